@@ -1,0 +1,51 @@
+# The README's two commands are `make up` and `make test`; each installs what it
+# needs on first run (a Python virtualenv in .venv, the server binaries in
+# ~/.cache/thumbnailer via hack/provision.sh).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
+
+.PHONY: help install binaries test up down status bench e2e clean
+
+help:
+	@echo "make up      start the local stack (control plane, S3, dev node, operator, uploader)"
+	@echo "make down    stop it"
+	@echo "make test    run the whole test suite (unit + integration on the local control plane)"
+	@echo "make bench   run the benchmarks"
+	@echo "make e2e     run the kind suite (needs Docker)"
+
+$(STAMP):
+	@echo "==> creating $(VENV) and installing the project with its dev dependencies"
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --progress-bar off -e '.[dev]'
+	@rm -f $(VENV)/.installed-*; touch $@
+
+install: $(STAMP)
+
+binaries:
+	@echo "==> server binaries (built once from the Go module proxy, then cached)"
+	@bash hack/provision.sh >/dev/null
+
+test: install binaries
+	$(VENV)/bin/pytest
+
+up: install binaries
+	$(PY) -m devcluster up
+
+down:
+	@if [ -x $(PY) ]; then $(PY) -m devcluster down; else echo "not running"; fi
+
+status:
+	$(PY) -m devcluster status
+
+bench: install
+	$(PY) benchmarks/run.py
+
+e2e: install
+	$(VENV)/bin/pytest tests/e2e -m kind
+
+clean: down
+	rm -rf $(VENV) .local .pytest_cache

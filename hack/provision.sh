@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Build the pinned server binaries (hack/versions.env) from the Go module proxy
+# into a cache outside the clone, so every clone on this machine reuses them.
+#
+#   hack/provision.sh            build whatever is missing, print the bin dir
+#   hack/provision.sh --print    only print the bin dir (exit 1 if incomplete)
+#
+# Cache: ${THUMBNAILER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/thumbnailer}/bin/<tool>-<version>/
+# k8s.io/kubernetes cannot be `go install`ed (its go.mod replaces its staging
+# modules with local paths), and neither can go.etcd.io/etcd/server/v3, so each
+# is built inside a throwaway wrapper module whose replace directives are derived
+# from that version's own go.mod.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=versions.env
+source "$here/versions.env"
+cache=${THUMBNAILER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/thumbnailer}
+export GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
+log() { printf '[provision] %s\n' "$*" >&2; }
+
+k8s_dir=$cache/bin/kubernetes-$KUBERNETES_VERSION
+etcd_dir=$cache/bin/etcd-$ETCD_VERSION
+s3_dir=$cache/bin/versitygw-$VERSITYGW_VERSION
+helm_dir=$cache/bin/helm-$HELM_VERSION
+all_dirs=("$k8s_dir" "$etcd_dir" "$s3_dir" "$helm_dir")
+
+# Print one PATH-style list of every tool directory.
+print_path() { local IFS=:; echo "${all_dirs[*]}"; }
+
+if [[ ${1-} == --print ]]; then
+  for d in "${all_dirs[@]}"; do [[ -f $d/.complete ]] || exit 1; done
+  print_path; exit 0
+fi
+
+command -v go >/dev/null || { log "go is required (https://go.dev/dl); not found on PATH"; exit 1; }
+
+# wrapper_module DIR MODULE VERSION STAGING_VERSION
+# Create a module in DIR that requires MODULE@VERSION and replaces every module
+# that MODULE's go.mod replaces with a local path by the same module at
+# STAGING_VERSION (from the proxy).
+wrapper_module() {
+  local dir=$1 mod=$2 ver=$3 staging=$4 gomod
+  rm -rf "$dir"; mkdir -p "$dir"
+  gomod=$(go mod download -json "$mod@$ver" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
+  ( cd "$dir"
+    go mod init wrapper.local/build >/dev/null 2>&1
+    go mod edit -go="$(sed -n 's/^go \([0-9.]*\).*/\1/p' "$gomod")"
+    # Lines like `k8s.io/api => ./staging/src/k8s.io/api` (in or out of a block).
+    sed -n 's#^[[:space:]]*\(replace[[:space:]]\+\)\?\([^[:space:]]\+\)[[:space:]]\+=>[[:space:]]\+\.\{1,2\}/.*#\2#p' "$gomod" \
+      | while read -r m; do
+          # Skip modules that only exist to forbid an import (etcd's FORBIDDEN_DEPENDENCY).
+          go mod download "$m@$staging" >/dev/null 2>&1 || { log "  (no $m@$staging on the proxy; skipped)"; continue; }
+          go mod edit -replace "$m=$m@$staging"
+        done
+    go mod edit -require "$mod@$ver" )
+}
+
+timed() { local name=$1; shift; local t0=$SECONDS; "$@"; log "built $name in $((SECONDS - t0)) s"; }
+
+build_kubernetes() {
+  local ver=$KUBERNETES_VERSION minor major tmp
+  major=${ver#v}; major=${major%%.*}
+  minor=${ver#v*.}; minor=${minor%%.*}
+  tmp=$scratch/kubernetes
+  log "kubernetes $ver: kube-apiserver, kube-controller-manager, kubectl (cold: ~20-30 min on 2 cores)"
+  wrapper_module "$tmp" k8s.io/kubernetes "$ver" "v0.${ver#v1.}"
+  local ld="-s -w" key val
+  for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+    for kv in "gitVersion=$ver" "gitMajor=$major" "gitMinor=$minor" "gitTreeState=clean" \
+              "buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"; do
+      ld+=" -X $pkg.$kv"
+    done
+  done
+  ( cd "$tmp"
+    go get k8s.io/kubernetes/cmd/kube-apiserver@"$ver" k8s.io/kubernetes/cmd/kube-controller-manager@"$ver" \
+           k8s.io/kubernetes/cmd/kubectl@"$ver"
+    mkdir -p "$k8s_dir"
+    go build -trimpath -ldflags "$ld" -o "$k8s_dir/" \
+      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl )
+  "$k8s_dir/kube-apiserver" --version
+}
+
+build_etcd() {
+  local tmp=$scratch/etcd
+  log "etcd $ETCD_VERSION"
+  wrapper_module "$tmp" go.etcd.io/etcd/server/v3 "$ETCD_VERSION" "$ETCD_VERSION"
+  ( cd "$tmp"
+    go get go.etcd.io/etcd/server/v3@"$ETCD_VERSION"
+    mkdir -p "$etcd_dir"
+    go build -trimpath -ldflags "-s -w" -o "$etcd_dir/etcd" go.etcd.io/etcd/server/v3 )
+  "$etcd_dir/etcd" --version | head -1
+}
+
+build_gobin() { # DIR PACKAGE@VERSION
+  mkdir -p "$1"
+  GOBIN=$1 go install -trimpath -ldflags "-s -w" "$2"
+}
+
+build_versitygw() {
+  log "versitygw $VERSITYGW_VERSION (S3 server, posix backend)"
+  build_gobin "$s3_dir" "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
+}
+
+build_helm() {
+  log "helm $HELM_VERSION"
+  local v=$HELM_VERSION
+  mkdir -p "$helm_dir"
+  GOBIN=$helm_dir go install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$v" "helm.sh/helm/v3/cmd/helm@$v"
+  "$helm_dir/helm" version --short
+}
+
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+total=$SECONDS
+for pair in "etcd:$etcd_dir" "versitygw:$s3_dir" "helm:$helm_dir" "kubernetes:$k8s_dir"; do
+  name=${pair%%:*} dir=${pair#*:}
+  if [[ -f $dir/.complete ]]; then
+    log "cached: $name ($dir)"
+  else
+    timed "$name" "build_$name"
+    touch "$dir/.complete"
+  fi
+done
+log "all server binaries ready in $((SECONDS - total)) s"
+print_path

@@ -1,0 +1,44 @@
+"""Errors that cross the resizer's boundary, and the exit codes they become.
+
+Exit codes follow ``sysexits.h`` so the operator's Job ``podFailurePolicy``
+can tell them apart: a bad image is permanent (fail the Job at once), a store
+outage is worth retrying (let ``backoffLimit`` retry the pod).
+"""
+
+from __future__ import annotations
+
+#: The thumbnail was written.
+EXIT_OK = 0
+#: EX_DATAERR: the source can never make a thumbnail (corrupt, not an image,
+#: too large, unsupported). Permanent: the Job must not retry.
+EXIT_BAD_IMAGE = 65
+#: EX_TEMPFAIL: the store could not be reached or failed. Worth retrying.
+EXIT_RETRYABLE = 75
+#: EX_CONFIG: the resizer was started with settings it cannot use. Permanent.
+EXIT_CONFIG = 78
+
+#: Exit codes after which retrying cannot help (used by the operator's podFailurePolicy).
+PERMANENT_EXIT_CODES = (EXIT_BAD_IMAGE, EXIT_CONFIG)
+
+
+class ImageRejected(Exception):
+    """The source image cannot be made into a thumbnail, and never will be.
+
+    ``reason`` is a CamelCase word for a Kubernetes condition (``NotAnImage``,
+    ``UnsupportedFormat``, ``ImageTooLarge``, ``FileTooLarge``,
+    ``TruncatedImage``, ``CorruptImage``, ``EmptyFile``, ``MetadataTooLarge``);
+    ``message`` is one short sentence for a person.
+    """
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+
+
+class StoreUnavailable(Exception):
+    """The S3 store could not be reached or answered with a server error (retryable)."""
+
+
+class SourceMissing(Exception):
+    """The source object does not exist in the store (permanent)."""

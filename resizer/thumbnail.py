@@ -1,0 +1,325 @@
+"""The thumbnailing core: an image file in, an encoded thumbnail out. No I/O beyond the file.
+
+The path every image takes (each step names the fault it prevents):
+
+1. **Sniff and open** from the bytes, never the name, with only the allowed
+   decoders (:data:`INPUT_FORMATS`). SVG and other non-rasters are refused.
+2. **Decompression bomb**: the declared width x height is checked against the
+   pixel limit from the header, before any pixel is decoded.
+3. **Decode** (JPEG via ``draft`` at the smallest DCT scale that still covers
+   the target, which Pillow documents as lossless for quality at 2x the
+   target); a truncated or corrupt file fails with a reason.
+4. **EXIF orientation** applied (``ImageOps.exif_transpose``), so phone photos
+   are upright and the crop is taken from the displayed image.
+5. **Colour**: an embedded ICC profile (Adobe RGB, Display P3, CMYK press
+   profiles) is converted to sRGB with LittleCMS; CMYK without a profile uses
+   Pillow's conversion; 16-bit greyscale is scaled (value/257), not clipped;
+   1-bit and palette images are widened so resampling can antialias.
+6. **Resample** per :mod:`resizer.geometry` with Lanczos on premultiplied alpha
+   (no dark fringes around transparent edges).
+7. **Encode** with no metadata at all (no EXIF, XMP, GPS, comments, no ICC:
+   the pixels are sRGB). Default format: JPEG for opaque stills, PNG for
+   stills with transparency, GIF for animations.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass, field
+from typing import BinaryIO, Iterator
+
+from PIL import Image, ImageCms, ImageFile, ImageOps, ImageSequence, PngImagePlugin
+
+from .errors import ImageRejected
+from .geometry import Fit, plan
+
+try:  # HEIC/HEIF from iPhones; a maintained wheel (pillow-heif) registers the decoder.
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    _HEIF = ("HEIF",)
+except ImportError:  # pragma: no cover - the resizer image always has it
+    _HEIF = ()
+
+#: Pillow's own decompression-bomb warning threshold (``Image.MAX_IMAGE_PIXELS``,
+#: 89,478,485 px: about 89.5 megapixels, a 9459 x 9459 image).
+DEFAULT_MAX_PIXELS = 89_478_485
+#: Frames kept from an animation; later frames are dropped (documented in the README).
+DEFAULT_MAX_FRAMES = 200
+
+#: Decoders Pillow may use. Everything else (SVG, PDF, EPS, PSD, ...) is refused.
+INPUT_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "AVIF", *_HEIF)
+
+#: Output formats: name -> (Pillow format, content type, file extension, carries alpha).
+OUTPUT_FORMATS = {
+    "jpeg": ("JPEG", "image/jpeg", "jpg", False),
+    "png": ("PNG", "image/png", "png", True),
+    "webp": ("WEBP", "image/webp", "webp", True),
+    "gif": ("GIF", "image/gif", "gif", True),
+}
+
+_SRGB = ImageCms.createProfile("sRGB")
+# Cap the text Pillow inflates from PNG tEXt/zTXt/iTXt chunks (the default is
+# 64 MB in total); a thumbnail never needs them.
+PngImagePlugin.MAX_TEXT_MEMORY = 1024 * 1024
+# Reading a truncated file is an error, never a silent grey half (Pillow's default, made explicit).
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+@dataclass(frozen=True)
+class ThumbnailSpec:
+    """What to make: ``width`` x ``height`` pixels, a fit mode, an output format
+    (``None`` = chosen from the source) and the safety limits."""
+
+    width: int = 100
+    height: int = 100
+    fit: Fit = "cover"
+    format: str | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_frames: int = DEFAULT_MAX_FRAMES
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    """An encoded thumbnail: ``data`` (bytes), its size in pixels, and how to serve it."""
+
+    data: bytes
+    width: int
+    height: int
+    format: str
+    content_type: str
+    extension: str
+    frames: int = 1
+    source_format: str = ""
+    notes: tuple[str, ...] = field(default=())
+
+
+def _sniff_text(head: bytes) -> str | None:
+    """Name a text format (SVG, HTML, XML) from the first bytes, or None."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith(b"<svg") or (text.startswith(b"<?xml") and b"<svg" in head.lower()):
+        return "SVG"
+    if text.startswith((b"<!doctype html", b"<html")):
+        return "HTML"
+    if text.startswith(b"<?xml"):
+        return "XML"
+    return None
+
+
+def open_image(fp: BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Identify ``fp`` from its bytes and check its declared size; decodes no pixels.
+
+    Raises :class:`ImageRejected` with reason ``EmptyFile``, ``UnsupportedFormat``
+    (SVG and other vector or text formats: they can carry scripts and external
+    references), ``NotAnImage``, ``MetadataTooLarge`` or ``ImageTooLarge``
+    (width x height over ``max_pixels``, read from the header).
+    """
+    head = fp.read(512)
+    fp.seek(0)
+    if not head:
+        raise ImageRejected("EmptyFile", "the file is empty (0 bytes)")
+    kind = _sniff_text(head)
+    if kind == "SVG":
+        raise ImageRejected("UnsupportedFormat", "SVG is not supported: only raster images are accepted "
+                                                 "(vector files can carry scripts and external references)")
+    if kind:
+        raise ImageRejected("NotAnImage", f"the file is {kind}, not an image")
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between 1x and 2x MAX_IMAGE_PIXELS; we decide below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(fp, formats=INPUT_FORMATS)
+    except Image.DecompressionBombError as e:  # Pillow's hard stop at 2x MAX_IMAGE_PIXELS
+        raise ImageRejected(
+            "ImageTooLarge",
+            f"the image declares more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels, over the limit of "
+            f"{max_pixels / 1e6:.1f} megapixels (decompression bomb protection)",
+        ) from e
+    except Image.UnidentifiedImageError as e:
+        raise ImageRejected("NotAnImage", "cannot identify an image format in the file (accepted: "
+                                          + ", ".join(INPUT_FORMATS) + ")") from e
+    except ValueError as e:  # e.g. PNG text chunks that inflate past Pillow's cap
+        raise ImageRejected("MetadataTooLarge", f"the image's metadata is too large to read ({e})") from e
+    except (OSError, SyntaxError, EOFError) as e:
+        raise ImageRejected("CorruptImage", f"the image header is damaged ({e})") from e
+    w, h = img.size
+    if w * h > max_pixels:
+        raise ImageRejected(
+            "ImageTooLarge",
+            f"the image declares {w}x{h} pixels ({w * h / 1e6:.1f} megapixels), over the limit of "
+            f"{max_pixels / 1e6:.1f} megapixels (decompression bomb protection)",
+        )
+    if w <= 0 or h <= 0:
+        raise ImageRejected("CorruptImage", f"the image declares an empty size {w}x{h}")
+    return img
+
+
+def _load(img: Image.Image) -> None:
+    try:
+        img.load()
+    except OSError as e:
+        if "truncated" in str(e) or "not enough data" in str(e).lower():
+            raise ImageRejected("TruncatedImage", "the image file is truncated (incomplete upload?)") from e
+        raise ImageRejected("CorruptImage", f"the image data cannot be decoded ({e})") from e
+    except (SyntaxError, ValueError, EOFError) as e:
+        raise ImageRejected("CorruptImage", f"the image data cannot be decoded ({e})") from e
+
+
+def _to_srgb(img: Image.Image) -> Image.Image:
+    """Convert to 8-bit sRGB in one of L, RGB, LA or RGBA (premultiplication comes later)."""
+    icc = img.info.get("icc_profile")
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16-bit: map 0..65535 to 0..255 (value/257). Pillow's convert("L") clips instead.
+        img = img.convert("I").point(lambda v: v * (1 / 257)).convert("L")
+    elif mode == "F":
+        img = img.convert("L")
+    elif mode == "1":
+        img = img.convert("L")
+    elif mode in ("P", "PA"):
+        img = img.convert("RGBA" if mode == "PA" or "transparency" in img.info else "RGB")
+    elif mode == "LA" or mode == "La":
+        img = img.convert("LA")
+    elif mode not in ("L", "RGB", "RGBA", "CMYK"):
+        img = img.convert("RGBA" if "A" in mode else "RGB")
+    if icc and img.mode in ("RGB", "RGBA", "CMYK"):
+        try:
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            out_mode = "RGBA" if img.mode == "RGBA" else "RGB"
+            img = ImageCms.profileToProfile(img, src, _SRGB, outputMode=out_mode)
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass  # an unusable profile: fall back to treating the pixels as sRGB
+    if img.mode == "CMYK":
+        img = img.convert("RGB")
+    return img
+
+
+def _uses_alpha(img: Image.Image) -> bool:
+    return img.mode in ("RGBA", "LA") and img.getchannel("A").getextrema()[0] < 255
+
+
+def _render(img: Image.Image, spec: ThumbnailSpec, transparent_pad: bool) -> Image.Image:
+    """Resample an sRGB L/RGB/LA/RGBA image to exactly ``spec.width`` x ``spec.height``."""
+    p = plan(img.size, (spec.width, spec.height), spec.fit)
+    premultiplied = {"RGBA": "RGBa", "LA": "La"}.get(img.mode)
+    work = img.convert(premultiplied) if premultiplied else img
+    out = work.resize(p.scaled, Image.Resampling.LANCZOS, box=p.crop, reducing_gap=3.0)
+    if premultiplied:
+        out = out.convert(img.mode)
+    if p.scaled != p.box:
+        if transparent_pad:
+            canvas = Image.new("RGBA", p.box, (0, 0, 0, 0))
+            out = out.convert("RGBA")
+        else:
+            canvas = Image.new("RGB" if out.mode != "L" else "L", p.box, "white")
+            out = _flatten(out)
+        canvas.paste(out, p.offset, out if out.mode == "RGBA" else None)
+        out = canvas
+    return out
+
+
+def _flatten(img: Image.Image) -> Image.Image:
+    """Composite onto white, for formats without alpha."""
+    if img.mode not in ("RGBA", "LA"):
+        return img
+    bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
+    bg.alpha_composite(img.convert("RGBA"))
+    return bg.convert("RGB" if img.mode == "RGBA" else "L")
+
+
+def _frames(img: Image.Image, max_frames: int) -> Iterator[tuple[Image.Image, int]]:
+    """Yield (frame, duration ms) for the first ``max_frames`` frames, each fully composited."""
+    for i, frame in enumerate(ImageSequence.Iterator(img)):
+        if i >= max_frames:
+            return
+        _load(frame)
+        yield frame.copy(), int(frame.info.get("duration", 100) or 100)
+
+
+def _encode(frames: list[Image.Image], durations: list[int], fmt: str, loop: int | None) -> bytes:
+    pil_format = OUTPUT_FORMATS[fmt][0]
+    out = io.BytesIO()
+    for f in frames:
+        f.info = {}  # nothing from the source reaches the output (EXIF, XMP, ICC, comments)
+    first = frames[0]
+    params: dict = {}
+    if pil_format == "JPEG":
+        params = {"quality": 85, "optimize": True, "progressive": True}
+    elif pil_format == "PNG":
+        params = {"optimize": True}
+    elif pil_format == "WEBP":
+        params = {"quality": 85, "method": 4}
+    if len(frames) > 1:
+        params.update(save_all=True, append_images=frames[1:], duration=durations, loop=loop or 0)
+        if pil_format == "GIF":
+            params["disposal"] = 2  # each output frame is complete: clear before drawing the next
+    first.save(out, pil_format, **params)
+    return out.getvalue()
+
+
+def _prepare_gif_frames(frames: list[Image.Image]) -> list[Image.Image]:
+    """Quantise RGB(A) frames to GIF palettes, with index 255 for transparent pixels."""
+    result = []
+    for f in frames:
+        if f.mode in ("RGBA", "LA"):
+            rgba = f.convert("RGBA")
+            alpha = rgba.getchannel("A")
+            p = rgba.convert("RGB").quantize(255, dither=Image.Dither.NONE)
+            mask = alpha.point(lambda a: 255 if a < 128 else 0)
+            p.paste(255, mask=mask)
+            p.info["transparency"] = 255
+            result.append(p)
+        else:
+            result.append(f.convert("RGB").quantize(256, dither=Image.Dither.NONE))
+    return result
+
+
+def make_thumbnail(fp: BinaryIO, spec: ThumbnailSpec = ThumbnailSpec()) -> Thumbnail:
+    """Make a thumbnail of the image file ``fp`` (binary, seekable) as ``spec`` says.
+
+    Returns a :class:`Thumbnail` of exactly ``spec.width`` x ``spec.height``
+    pixels. Raises :class:`ImageRejected` when the file is not a supported,
+    intact image within the limits (see :func:`open_image`).
+    """
+    img = open_image(fp, spec.max_pixels)
+    source_format = img.format or ""
+    n_frames = getattr(img, "n_frames", 1)
+    animated = n_frames > 1 and source_format in ("GIF", "WEBP", "PNG") and getattr(img, "is_animated", False)
+    if source_format == "JPEG" and not animated:
+        # DCT-domain downscale while decoding: at least 2x the target, so Lanczos still has detail.
+        oriented = img.size if img.getexif().get(0x0112, 1) < 5 else img.size[::-1]
+        p = plan(oriented, (spec.width, spec.height), spec.fit)
+        crop_w, crop_h = p.crop[2] - p.crop[0], p.crop[3] - p.crop[1]
+        k = min(crop_w / p.scaled[0], crop_h / p.scaled[1]) / 2
+        if k > 1:
+            want = (int(img.size[0] / k), int(img.size[1] / k))
+            img.draft(img.mode if img.mode in ("RGB", "L", "CMYK") else "RGB", want)
+    loop = img.info.get("loop")
+    if animated:
+        frames, durations = [], []
+        for frame, duration in _frames(img, spec.max_frames):
+            frames.append(_to_srgb(frame))
+            durations.append(duration)
+    else:
+        _load(img)
+        frames, durations = [_to_srgb(ImageOps.exif_transpose(img))], [0]
+    fmt = spec.format or ("gif" if len(frames) > 1 else None)
+    alpha = any(_uses_alpha(f) for f in frames)
+    if fmt is None:
+        pads = plan(frames[0].size, (spec.width, spec.height), spec.fit).scaled != (spec.width, spec.height)
+        fmt = "png" if alpha or pads else "jpeg"
+    carries_alpha = OUTPUT_FORMATS[fmt][3]
+    rendered = []
+    for f in frames:
+        if not alpha and f.mode in ("RGBA", "LA"):
+            f = f.convert("RGB" if f.mode == "RGBA" else "L")
+        r = _render(f, spec, transparent_pad=carries_alpha)
+        rendered.append(r if carries_alpha else _flatten(r))
+    if fmt == "gif":
+        rendered = _prepare_gif_frames(rendered)
+    data = _encode(rendered, durations, fmt, loop)
+    _, content_type, ext, _ = OUTPUT_FORMATS[fmt]
+    return Thumbnail(data=data, width=spec.width, height=spec.height, format=fmt, content_type=content_type,
+                     extension=ext, frames=len(rendered), source_format=source_format)
+

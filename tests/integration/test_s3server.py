@@ -1,0 +1,27 @@
+"""The local S3 server is a real S3 endpoint for the minio client."""
+
+import io
+
+import pytest
+from minio.error import S3Error
+
+pytestmark = pytest.mark.integration
+
+
+def test_objects_round_trip_through_the_bucket(cluster):
+    s3 = cluster.s3.client()
+    payload = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 100
+    s3.put_object(cluster.s3.bucket, "uploads/probe.png", io.BytesIO(payload), len(payload),
+                  content_type="image/png")
+    stat = s3.stat_object(cluster.s3.bucket, "uploads/probe.png")
+    assert stat.size == len(payload) and stat.content_type == "image/png"
+    assert s3.get_object(cluster.s3.bucket, "uploads/probe.png").read() == payload
+
+
+def test_wrong_credentials_are_refused(cluster):
+    from minio import Minio
+
+    intruder = Minio(cluster.s3.endpoint, access_key="nobody", secret_key="wrong-secret", secure=False)
+    with pytest.raises(S3Error) as err:
+        intruder.list_objects(cluster.s3.bucket).__next__()
+    assert err.value.code in ("InvalidAccessKeyId", "AccessDenied", "SignatureDoesNotMatch")

@@ -1,0 +1,1 @@
+"""Code shared by every component: the ThumbnailJob API contract."""
