@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .binaries import Binaries
-from .controlplane import ControlPlane
+from .controlplane import ControlPlane, write_kubeconfig
 from .processes import ManagedProcess, StartupError
 from .s3server import S3Server
 
@@ -78,12 +78,13 @@ class LocalCluster:
             "S3_BUCKET": self.s3.bucket,
         }
 
-    def kubectl(self, *args: str, check: bool = True, input: str | None = None,
-                timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """Run the pinned ``kubectl`` against this cluster; returns the completed
-        process (text mode). Raises ``CalledProcessError`` if ``check`` and it fails."""
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120,
+                kubeconfig: Path | None = None) -> subprocess.CompletedProcess[str]:
+        """Run the pinned ``kubectl`` against this cluster (as admin, or as whoever
+        ``kubeconfig`` names); returns the completed process (text mode).
+        Raises ``CalledProcessError`` if ``check`` and it fails."""
         return subprocess.run(
-            [str(self.binaries.kubectl), f"--kubeconfig={self.kubeconfig}", *args],
+            [str(self.binaries.kubectl), f"--kubeconfig={kubeconfig or self.kubeconfig}", *args],
             capture_output=True, text=True, check=check, input=input, timeout=timeout,
             env={**os.environ, "PATH": os.pathsep.join([*self.binaries.path_dirs, os.environ.get("PATH", "")])},
         )
@@ -92,6 +93,12 @@ class LocalCluster:
         """PIDs of every server process this cluster started (for leak checks)."""
         procs = [*self.control_plane.processes, self.s3.process, self.devnode]
         return [p.pid for p in procs if p is not None]
+
+    def token_kubeconfig(self, path: Path, token: str) -> Path:
+        """Write a kubeconfig at ``path`` that authenticates with a bearer ``token``."""
+        assert self.control_plane.ca is not None, "cluster not started"
+        return write_kubeconfig(path, self.control_plane.server, self.control_plane.ca.pair.cert, token=token,
+                                user="token")
 
     def ports(self) -> list[int]:
         """Every TCP port the cluster's servers listen on (for leak checks)."""

@@ -7,6 +7,7 @@ errors (so CI fails, as it must).
 
 from __future__ import annotations
 
+import sys
 import uuid
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from devcluster.binaries import Binaries
 from devcluster.stack import LocalCluster
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Shared test helpers (casecheck.py, waiting.py) live beside this file.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 @pytest.fixture(scope="session")

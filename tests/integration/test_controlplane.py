@@ -4,7 +4,6 @@ the real Job controller driving pods that the development node runs."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -12,19 +11,9 @@ from kubernetes import client
 
 from devcluster.binaries import REPO_ROOT
 from thumbnailer import api
+from waiting import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(predicate, timeout: float = 90, interval: float = 0.5, what: str = "condition"):
-    """Poll ``predicate()`` until it returns a truthy value; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
 def job_condition(batch: client.BatchV1Api, name: str, ns: str) -> str | None:
@@ -140,15 +129,14 @@ def test_deleting_a_job_kills_its_running_pod(cluster, api_client, namespace):
     assert "sleeper" not in out
 
 
-def test_token_request_api_issues_service_account_tokens(cluster, api_client, namespace):
+def test_token_request_api_issues_service_account_tokens(cluster, api_client, namespace, tmp_path):
     core = client.CoreV1Api(api_client)
     core.create_namespaced_service_account(namespace, {"metadata": {"name": "robot"}})
     token = core.create_namespaced_service_account_token(
         "robot", namespace, {"spec": {"expirationSeconds": 600}}).status.token
-    who = cluster.kubectl("auth", "whoami", "-o", "json", f"--token={token}",
-                          "--client-certificate=", "--client-key=", check=False)
-    assert who.returncode == 0, who.stderr
+    robot = cluster.token_kubeconfig(tmp_path / "robot.kubeconfig", token)
+    who = cluster.kubectl("auth", "whoami", "-o", "json", kubeconfig=robot)
     assert json.loads(who.stdout)["status"]["userInfo"]["username"] == f"system:serviceaccount:{namespace}:robot"
-    denied = cluster.kubectl("get", "secrets", "-n", namespace, f"--token={token}",
-                             "--client-certificate=", "--client-key=", check=False)
+    # RBAC is enforced: a fresh service account may not read Secrets.
+    denied = cluster.kubectl("get", "secrets", "-n", namespace, kubeconfig=robot, check=False)
     assert denied.returncode != 0 and "forbidden" in denied.stderr.lower()

@@ -1,0 +1,173 @@
+"""``python -m devcluster up | down | status | serve``: the local stack behind ``make up``.
+
+``up`` starts ``serve`` in the background, waits until the stack is ready and
+prints where it is; ``down`` stops it and checks that nothing it started is
+left listening. The state (logs, data, certificates) lives in ``.local/`` and
+is recreated by every ``up``; the admin kubeconfig is ``.local/kubeconfig``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .binaries import REPO_ROOT, Binaries
+from .components import start_components
+from .processes import port_is_listening
+from .stack import LocalCluster
+
+STATE = REPO_ROOT / ".local"
+STACK_FILE = STATE / "stack.json"
+KUBECONFIG = STATE / "kubeconfig"
+
+
+def _read_stack() -> dict | None:
+    try:
+        return json.loads(STACK_FILE.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def serve() -> int:
+    """Run the stack in the foreground until SIGTERM/SIGINT; write ``stack.json`` when ready."""
+    stopping = False
+
+    def on_signal(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    cluster = LocalCluster(STATE / "cluster", Binaries.provision())
+    components = []
+    try:
+        cluster.start()
+        shutil.copy(cluster.kubeconfig, KUBECONFIG)
+        components = start_components(cluster, STATE / "logs")
+        info = {
+            "pid": os.getpid(),
+            "kubeconfig": str(KUBECONFIG),
+            "api_server": cluster.control_plane.server,
+            "s3_endpoint": cluster.s3.endpoint,
+            "bucket": cluster.s3.bucket,
+            "uploader": next((c.url for c in components if c.name == "uploader"), None),
+            "pids": cluster.pids() + [c.process.pid for c in components],
+            "ports": cluster.ports() + [c.port for c in components if c.port],
+        }
+        STACK_FILE.write_text(json.dumps(info, indent=2))
+        while not stopping:
+            dead = [c.name for c in components if not c.process.alive()]
+            if dead:
+                print(f"component exited: {', '.join(dead)}; see {STATE / 'logs'}", file=sys.stderr)
+            time.sleep(1)
+    finally:
+        for c in reversed(components):
+            c.process.stop()
+        cluster.stop()
+        STACK_FILE.unlink(missing_ok=True)
+    return 0
+
+
+def up(timeout: float) -> int:
+    """Start ``serve`` detached; return once it is ready (0) or has failed (1)."""
+    current = _read_stack()
+    if current and _alive(current["pid"]):
+        print(f"already up (pid {current['pid']}); `make down` first")
+        return 0
+    if STATE.exists():
+        shutil.rmtree(STATE)
+    (STATE / "logs").mkdir(parents=True)
+    # Build (or find) the binaries in the foreground so their progress shows.
+    Binaries.provision()
+    log = open(STATE / "logs" / "stack.log", "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "devcluster", "serve"], cwd=STATE, stdout=log,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    print("starting etcd, kube-apiserver, kube-controller-manager, S3 server, development node, "
+          "operator and uploader ...", flush=True)
+    while time.monotonic() < deadline:
+        info = _read_stack()
+        if info:
+            print(f"up. uploader:   {info['uploader'] or '(not started)'}")
+            print(f"    kubeconfig: {info['kubeconfig']}  (export KUBECONFIG={info['kubeconfig']})")
+            print(f"    API server: {info['api_server']}   S3: http://{info['s3_endpoint']} bucket {info['bucket']}")
+            print(f"    logs:       {STATE / 'logs'} and {STATE / 'cluster' / 'logs'}")
+            return 0
+        if proc.poll() is not None:
+            print(f"the stack failed to start; log {STATE / 'logs' / 'stack.log'}:", file=sys.stderr)
+            print("\n".join((STATE / "logs" / "stack.log").read_text(errors="replace").splitlines()[-30:]),
+                  file=sys.stderr)
+            return 1
+        time.sleep(0.5)
+    print("timed out waiting for the stack; see .local/logs/stack.log", file=sys.stderr)
+    os.killpg(proc.pid, signal.SIGTERM)
+    return 1
+
+
+def down(timeout: float = 90.0) -> int:
+    """Stop the stack started by ``up``; 1 if anything it started is still running."""
+    info = _read_stack()
+    if not info:
+        print("not running")
+        return 0
+    pid = info["pid"]
+    if _alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.3)
+    left = [p for p in [pid, *info["pids"]] if _alive(p)]
+    for p in left:
+        try:
+            os.killpg(p, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    STACK_FILE.unlink(missing_ok=True)
+    listening = [p for p in info.get("ports", []) if port_is_listening(p)]
+    if left or listening:
+        print(f"killed leftover processes {left}; ports still listening: {listening}", file=sys.stderr)
+        return 1
+    print("down.")
+    return 0
+
+
+def status() -> int:
+    """Print the running stack's ``stack.json``; 1 when it is not running."""
+    info = _read_stack()
+    if info and _alive(info["pid"]):
+        print(json.dumps(info, indent=2))
+        return 0
+    print("not running")
+    return 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m devcluster", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p_up = sub.add_parser("up", help="start the stack in the background")
+    p_up.add_argument("--timeout", type=float, default=300)
+    sub.add_parser("down", help="stop the stack")
+    sub.add_parser("status", help="show the running stack")
+    sub.add_parser("serve", help="run the stack in the foreground (used by up)")
+    args = parser.parse_args(argv)
+    code = {"up": lambda: up(args.timeout), "down": down, "status": status, "serve": serve}[args.cmd]()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

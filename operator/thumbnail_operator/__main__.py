@@ -1,0 +1,23 @@
+"""``python -m thumbnail_operator``: run the operator (Kopf) with the settings from the environment."""
+
+from __future__ import annotations
+
+import kopf
+
+from . import handlers  # noqa: F401 - registers the handlers
+from .settings import OperatorSettings
+
+
+def main() -> None:
+    settings = OperatorSettings()
+    kopf.configure(verbose=False)
+    kopf.run(
+        standalone=True,
+        clusterwide=not settings.watch_namespace,
+        namespaces=[settings.watch_namespace] if settings.watch_namespace else [],
+        liveness_endpoint=f"http://{settings.liveness_host}:{settings.liveness_port}/healthz",
+    )
+
+
+if __name__ == "__main__":
+    main()

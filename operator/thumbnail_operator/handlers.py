@@ -1,0 +1,68 @@
+"""Kopf wiring, nothing else: every handler is one call into :mod:`.reconcile`.
+
+Event handlers (not create/update handlers) keep the operator level-based and
+leave ThumbnailJobs untouched: no progress annotations, no finalizer, so a
+manifest applied by Argo CD or Flux shows no drift. A periodic resync catches
+anything an event missed or a failed call left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import kopf
+
+from thumbnailer import api
+
+from .jobs import LABEL_MANAGED_BY, LABEL_THUMBNAILJOB, MANAGED_BY
+from .kube import Kube, load_api_client
+from .reconcile import Reconciler
+from .settings import OperatorSettings
+
+log = logging.getLogger("thumbnail_operator")
+_state: dict[str, Reconciler] = {}
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_) -> None:
+    """Scope Kopf's own bookkeeping to the project's group and build the reconciler."""
+    settings.persistence.finalizer = f"{api.GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=api.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=api.GROUP, key="last-handled-configuration")
+    settings.posting.enabled = False
+    settings.watching.server_timeout = 300
+    settings.execution.max_workers = 8
+    _state["reconciler"] = Reconciler(Kube(load_api_client()), OperatorSettings())
+
+
+@kopf.on.startup()
+async def start_resync(**_) -> None:
+    """Start the periodic resync of unfinished ThumbnailJobs (runs until the operator stops)."""
+    asyncio.get_running_loop().create_task(_resync_forever())
+
+
+async def _resync_forever() -> None:
+    reconciler = _state["reconciler"]
+    while True:
+        await asyncio.sleep(reconciler.settings.resync_seconds)
+        try:
+            await asyncio.to_thread(reconciler.resync)
+        except Exception:  # noqa: BLE001 - the API server may be briefly away; try next period
+            log.exception("resync failed")
+
+
+@kopf.on.event(api.GROUP, api.VERSION, api.PLURAL)
+def thumbnailjob_changed(type: str | None, name: str, namespace: str, **_) -> None:
+    """Any change to a ThumbnailJob (and the initial listing at start-up): reconcile it."""
+    if type != "DELETED":
+        _state["reconciler"].reconcile(namespace, name)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={LABEL_MANAGED_BY: MANAGED_BY, LABEL_THUMBNAILJOB: kopf.PRESENT})
+def job_changed(body: kopf.Body, namespace: str, **_) -> None:
+    """A resizer Job changed: reconcile the ThumbnailJob that owns it."""
+    for ref in body.metadata.get("ownerReferences") or []:
+        if ref.get("kind") == api.KIND and ref.get("apiVersion", "").startswith(api.GROUP + "/"):
+            _state["reconciler"].reconcile(namespace, ref["name"])

@@ -1,0 +1,90 @@
+"""The operator's calls to the API server (kubernetes client), with dicts in and out."""
+
+from __future__ import annotations
+
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from thumbnailer import api
+
+
+def load_api_client() -> client.ApiClient:
+    """An API client from the in-cluster service account, else ``$KUBECONFIG`` / ``~/.kube/config``."""
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    return client.ApiClient()
+
+
+class Kube:
+    """Reads ThumbnailJobs, Jobs and pods; creates Jobs; writes ThumbnailJob status."""
+
+    def __init__(self, api_client: client.ApiClient):
+        self._api = api_client
+        self._custom = client.CustomObjectsApi(api_client)
+        self._batch = client.BatchV1Api(api_client)
+        self._core = client.CoreV1Api(api_client)
+        self._plain = api_client.sanitize_for_serialization
+
+    def get_thumbnailjob(self, namespace: str, name: str) -> dict | None:
+        """The ThumbnailJob as a dict, or None if it does not exist."""
+        try:
+            return self._custom.get_namespaced_custom_object(api.GROUP, api.VERSION, namespace, api.PLURAL, name)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def list_thumbnailjobs(self, namespace: str = "") -> list[dict]:
+        """Every ThumbnailJob in ``namespace`` (all namespaces when empty)."""
+        if namespace:
+            out = self._custom.list_namespaced_custom_object(api.GROUP, api.VERSION, namespace, api.PLURAL)
+        else:
+            out = self._custom.list_cluster_custom_object(api.GROUP, api.VERSION, api.PLURAL)
+        return out.get("items", [])
+
+    def get_job(self, namespace: str, name: str) -> dict | None:
+        """The batch/v1 Job as a dict, or None if it does not exist."""
+        try:
+            return self._plain(self._batch.read_namespaced_job(name, namespace))
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def create_job(self, manifest: dict) -> dict:
+        """Create the Job; if it already exists (409), return the existing one."""
+        ns, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+        try:
+            return self._plain(self._batch.create_namespaced_job(ns, manifest))
+        except ApiException as e:
+            if e.status != 409:
+                raise
+        existing = self.get_job(ns, name)
+        if existing is None:  # deleted between the 409 and the read: the next reconcile creates it
+            raise RuntimeError(f"Job {ns}/{name} vanished while being created")
+        return existing
+
+    def job_pods(self, namespace: str, job_name: str) -> list[dict]:
+        """The pods of a Job (by the ``job-name`` label the Job controller sets)."""
+        pods = self._core.list_namespaced_pod(namespace, label_selector=f"batch.kubernetes.io/job-name={job_name}")
+        return [self._plain(p) for p in pods.items]
+
+    def patch_status(self, tj: dict, status: dict) -> bool:
+        """Write ``status`` if ``tj`` is unchanged since it was read (resourceVersion precondition).
+
+        Returns False on a conflict (someone changed it meanwhile: reconcile again)
+        or if the ThumbnailJob is gone; raises other API errors.
+        """
+        meta = tj["metadata"]
+        body = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": status}
+        try:
+            self._custom.patch_namespaced_custom_object_status(
+                api.GROUP, api.VERSION, meta["namespace"], api.PLURAL, meta["name"], body,
+                _content_type="application/merge-patch+json")
+        except ApiException as e:
+            if e.status in (404, 409):
+                return False
+            raise
+        return True

@@ -1,0 +1,36 @@
+"""The operator's configuration: one typed object, read once from the environment."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OperatorSettings(BaseSettings):
+    """Every knob of the operator; the environment variable is the field name in upper case.
+
+    The S3 credentials never pass through the operator: resizer pods read them
+    from the Secret ``s3_credentials_secret`` (keys ``accessKey`` and
+    ``secretKey``), which must exist in each namespace with ThumbnailJobs.
+    """
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    watch_namespace: str = Field("", description="Namespace to watch; empty watches all namespaces.")
+    resizer_image: str = Field("thumbnailer-resizer:0.1.0", description="Image of the resizer Job's container.")
+    resizer_image_pull_policy: str = "IfNotPresent"
+    resizer_command: list[str] = Field(["python", "-m", "resizer"], description="Container command (JSON list).")
+    s3_endpoint: str = Field("minio:9000", description="host:port of the S3 store, as seen from resizer pods.")
+    s3_secure: bool = False
+    s3_region: str = "us-east-1"
+    s3_bucket: str = Field("thumbnails", description="Bucket used when spec.source.bucket is empty, and for output.")
+    s3_credentials_secret: str = "thumbnailer-s3"
+    output_prefix: str = Field("thumbnails", description="Thumbnails go to <prefix>/<namespace>/<name>.<ext>.")
+    job_backoff_limit: int = Field(3, ge=0, description="Retries of a resizer pod after a retryable failure.")
+    job_active_deadline_seconds: int = Field(300, ge=1, description="Time limit of one Job, seconds.")
+    job_ttl_seconds_after_finished: int = Field(3600, ge=0, description="Finished Jobs are deleted after, seconds.")
+    max_pixels: int = Field(89_478_485, ge=1, description="Decompression-bomb limit passed to the resizer, pixels.")
+    max_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest source image, bytes.")
+    resync_seconds: float = Field(15.0, gt=0, description="Period of the full resync of unfinished ThumbnailJobs.")
+    liveness_port: int = Field(8080, description="Port of the /healthz liveness endpoint.")
+    liveness_host: str = "0.0.0.0"

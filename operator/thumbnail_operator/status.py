@@ -1,0 +1,165 @@
+"""Pure functions: the state of a Job and its pods in, a ThumbnailJob ``status`` out.
+
+Reason values written to ``status.reason`` and the conditions:
+
+==================  =========  ==========================================================
+reason              phase      meaning
+==================  =========  ==========================================================
+JobCreated          Pending    the Job exists, its pod has not started
+Rendering           Running    the resizer pod is running
+ThumbnailReady      Succeeded  the thumbnail is in the store (``status.output``)
+<resizer reason>    Failed     the resizer's own reason: NotAnImage, UnsupportedFormat,
+                               ImageTooLarge, FileTooLarge, TruncatedImage, CorruptImage,
+                               EmptyFile, MetadataTooLarge, SourceNotFound,
+                               StoreUnavailable, InvalidConfiguration
+BackoffLimitExceeded Failed    retryable failures used up the Job's retries
+DeadlineExceeded    Failed     the Job ran past activeDeadlineSeconds
+==================  =========  ==========================================================
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from thumbnailer import api
+
+_REASON = re.compile(r"^([A-Z][A-Za-z0-9]*): (.*)$", re.S)
+
+
+def rfc3339(value: str | None) -> str | None:
+    """Normalise a timestamp to Kubernetes' form (``2026-01-02T03:04:05Z``).
+
+    The Python client renders times as ``isoformat()`` (``+00:00``); the API
+    server writes ``Z``. Writing one form keeps repeated reconciles no-ops.
+    """
+    if not value:
+        return value
+    return value.replace("+00:00", "Z").split(".")[0].rstrip("Z") + "Z"
+
+
+def set_condition(conditions: list[dict], type_: str, status: str, reason: str, message: str,
+                  generation: int, now: str) -> list[dict]:
+    """Return ``conditions`` with condition ``type_`` set, per the Kubernetes API conventions:
+    ``lastTransitionTime`` changes only when ``status`` changes."""
+    out = [dict(c) for c in conditions if c.get("type") != type_]
+    previous = next((c for c in conditions if c.get("type") == type_), None)
+    changed = previous is None or previous.get("status") != status
+    out.append({
+        "type": type_, "status": status, "reason": reason, "message": message,
+        "lastTransitionTime": now if changed else previous.get("lastTransitionTime", now),
+        "observedGeneration": generation,
+    })
+    return sorted(out, key=lambda c: c["type"])
+
+
+def parse_termination_message(message: str | None) -> tuple[str, str] | None:
+    """Split ``"<Reason>: <text>"`` (the resizer's failure message) into (reason, text)."""
+    if not message:
+        return None
+    m = _REASON.match(message.strip())
+    return (m.group(1), m.group(2).strip()) if m else None
+
+
+def _terminated(pod: dict) -> dict | None:
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        t = (cs.get("state") or {}).get("terminated")
+        if t:
+            return t
+    return None
+
+
+def _job_condition(job: dict, type_: str) -> dict | None:
+    for c in (job.get("status") or {}).get("conditions") or []:
+        if c.get("type") == type_ and c.get("status") == "True":
+            return c
+    return None
+
+
+def desired_status(tj: dict, job: dict | None, pods: list[dict], now: str) -> dict[str, Any]:
+    """The ``status`` the ThumbnailJob ``tj`` should have, given its Job (or None) and that Job's pods.
+
+    All arguments are plain dicts in the API's JSON shape (camelCase); ``now`` is
+    an RFC 3339 timestamp used for condition transitions. The previous status
+    is carried over where nothing changed (so repeated reconciles are no-ops).
+    """
+    meta = tj["metadata"]
+    gen = meta.get("generation", 1)
+    old = tj.get("status") or {}
+    conditions = old.get("conditions") or []
+    status: dict[str, Any] = {"observedGeneration": gen}
+    if job is not None:
+        status["jobName"] = job["metadata"]["name"]
+        if (job.get("status") or {}).get("startTime"):
+            status["startTime"] = rfc3339(job["status"]["startTime"])
+
+    complete = _job_condition(job, "Complete") if job else None
+    failed = _job_condition(job, "Failed") if job else None
+    if complete:
+        result = _result(pods)
+        if result is None:  # the pod is gone (TTL) or its message unreadable: keep what we knew
+            result = old.get("output") or {}
+        phase, reason = api.PHASE_SUCCEEDED, "ThumbnailReady"
+        message = (f"{result.get('width')}x{result.get('height')} {result.get('contentType')}, "
+                   f"{result.get('bytes')} bytes" if result else "thumbnail written")
+        status["output"] = {k: result[k] for k in ("bucket", "key", "width", "height", "contentType", "bytes")
+                            if k in result}
+        status["completionTime"] = rfc3339(job["status"].get("completionTime")) or now
+    elif failed:
+        phase = api.PHASE_FAILED
+        reason, message = failed.get("reason") or "JobFailed", failed.get("message") or "the Job failed"
+        parsed = _failure(pods)
+        if parsed:
+            reason, message = parsed
+        status["completionTime"] = rfc3339(failed.get("lastTransitionTime")) or now
+    elif job is not None and ((job.get("status") or {}).get("active") or 0) > 0 and _any_running(pods):
+        phase, reason, message = api.PHASE_RUNNING, "Rendering", "the resizer is making the thumbnail"
+    else:
+        phase, reason, message = api.PHASE_PENDING, "JobCreated", "waiting for the resizer pod to start"
+
+    done = phase in (api.PHASE_SUCCEEDED, api.PHASE_FAILED)
+    conditions = set_condition(conditions, api.CONDITION_COMPLETE, "True" if phase == api.PHASE_SUCCEEDED
+                               else "False", reason, message, gen, now)
+    conditions = set_condition(conditions, api.CONDITION_FAILED, "True" if phase == api.PHASE_FAILED
+                               else "False", reason, message, gen, now)
+    if not done:
+        status.pop("completionTime", None)
+    status.update(phase=phase, reason=reason, message=message, conditions=conditions)
+    return status
+
+
+def _any_running(pods: list[dict]) -> bool:
+    return any((p.get("status") or {}).get("phase") == "Running" for p in pods)
+
+
+def _result(pods: list[dict]) -> dict | None:
+    """The resizer's JSON result from the succeeded pod's termination message."""
+    for pod in pods:
+        t = _terminated(pod)
+        if t and t.get("exitCode") == 0 and t.get("message"):
+            try:
+                value = json.loads(t["message"])
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                return value
+    return None
+
+
+def _failure(pods: list[dict]) -> tuple[str, str] | None:
+    """(reason, message) from the most recently finished failed pod's termination message."""
+    finished = [(t.get("finishedAt") or "", t) for t in (_terminated(p) for p in pods)
+                if t and t.get("exitCode")]
+    for _, t in sorted(finished, key=lambda x: x[0], reverse=True):
+        parsed = parse_termination_message(t.get("message"))
+        if parsed:
+            return parsed
+        if t.get("message"):
+            return "ResizerFailed", t["message"].strip()[-500:]
+    return None
+
+
+def status_changed(old: dict, new: dict) -> bool:
+    """True if writing ``new`` over ``old`` would change anything."""
+    return any(old.get(k) != v for k, v in new.items())

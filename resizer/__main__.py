@@ -1,0 +1,77 @@
+"""``python -m resizer``: one thumbnail, as a Kubernetes Job's container.
+
+Reads the source object, makes the thumbnail, writes it back, and reports
+through the exit code and the termination message (what the operator reads):
+
+* success: exit 0; the message is JSON ``{"bucket", "key", "width", "height",
+  "contentType", "bytes", "frames"}``.
+* a bad image: exit 65 (EX_DATAERR, permanent); message ``<Reason>: <text>``.
+* the store unreachable: exit 75 (EX_TEMPFAIL, retried); message ``StoreUnavailable: <text>``.
+* unusable settings: exit 78 (EX_CONFIG, permanent).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import tempfile
+
+from .errors import (EXIT_BAD_IMAGE, EXIT_CONFIG, EXIT_OK, EXIT_RETRYABLE, ImageRejected, SourceMissing,
+                     StoreUnavailable)
+from .settings import ResizerSettings, SettingsError
+from .store import ObjectStore
+from .thumbnail import make_thumbnail
+
+log = logging.getLogger("resizer")
+
+
+def run(settings: ResizerSettings) -> dict:
+    """Make and store one thumbnail; returns the JSON-able result.
+
+    Raises :class:`ImageRejected`, :class:`SourceMissing` or :class:`StoreUnavailable`.
+    """
+    store = ObjectStore(settings)
+    with tempfile.TemporaryFile() as spool:
+        store.download(settings.source_bucket, settings.source_key, spool, settings.max_bytes)
+        spool.seek(0)
+        thumb = make_thumbnail(spool, settings.spec)
+    key = f"{settings.output_key}.{thumb.extension}"
+    store.upload(settings.output_bucket, key, thumb.data, thumb.content_type)
+    return {"bucket": settings.output_bucket, "key": key, "width": thumb.width, "height": thumb.height,
+            "contentType": thumb.content_type, "bytes": len(thumb.data), "frames": thumb.frames}
+
+
+def _report(path: str, message: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(message[:4000])
+    except OSError as e:  # not in a pod (no /dev/termination-log): the log still has it
+        log.debug("cannot write termination message to %s: %s", path, e)
+
+
+def main() -> int:
+    """Entry point; returns the process exit code (see the module docstring)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s resizer %(levelname)s %(message)s")
+    path = "/dev/termination-log"
+    try:
+        settings = ResizerSettings.from_env()
+        path = settings.termination_message_path
+        result = run(settings)
+    except SettingsError as e:
+        code, message = EXIT_CONFIG, f"InvalidConfiguration: {e}"
+    except ImageRejected as e:
+        code, message = EXIT_BAD_IMAGE, f"{e.reason}: {e.message}"
+    except SourceMissing as e:
+        code, message = EXIT_BAD_IMAGE, f"SourceNotFound: {e}"
+    except StoreUnavailable as e:
+        code, message = EXIT_RETRYABLE, f"StoreUnavailable: {e}"
+    else:
+        code, message = EXIT_OK, json.dumps(result, separators=(",", ":"))
+    (log.info if code == EXIT_OK else log.error)("%s", message)
+    _report(path, message)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""The resizer's configuration, read once from the environment.
+
+The operator sets these on the Job's container; ``S3_ACCESS_KEY`` and
+``S3_SECRET_KEY`` come from a Secret.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+from .geometry import FITS
+from .thumbnail import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS, OUTPUT_FORMATS, ThumbnailSpec
+
+
+class SettingsError(ValueError):
+    """A required variable is missing or has an unusable value."""
+
+
+@dataclass(frozen=True)
+class ResizerSettings:
+    """Where to read, where to write, and what to make.
+
+    ========================  ===========================================  =========
+    variable                  meaning                                      default
+    ========================  ===========================================  =========
+    S3_ENDPOINT               host:port of the S3 store                    required
+    S3_ACCESS_KEY/SECRET_KEY  credentials                                  required
+    S3_SECURE                 ``true`` for HTTPS                           false
+    S3_REGION                 region for request signing                   us-east-1
+    SOURCE_BUCKET/SOURCE_KEY  the source image object                      required
+    OUTPUT_BUCKET             bucket for the thumbnail                     SOURCE_BUCKET
+    OUTPUT_KEY                object key of the thumbnail, without the     required
+                              extension (added from the format)
+    THUMBNAIL_WIDTH/HEIGHT    size in pixels                               100
+    THUMBNAIL_FIT             cover, contain or fill                       cover
+    THUMBNAIL_FORMAT          jpeg, png, webp, gif; empty = from source    empty
+    MAX_PIXELS                decompression-bomb limit, pixels             89478485
+    MAX_BYTES                 largest source accepted, bytes               52428800
+    MAX_FRAMES                frames kept from an animation                200
+    TERMINATION_MESSAGE_PATH  where the outcome is written for the pod     /dev/termination-log
+    ========================  ===========================================  =========
+    """
+
+    endpoint: str
+    access_key: str
+    secret_key: str
+    secure: bool
+    region: str
+    source_bucket: str
+    source_key: str
+    output_bucket: str
+    output_key: str
+    spec: ThumbnailSpec
+    max_bytes: int
+    termination_message_path: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> "ResizerSettings":
+        """Read and validate; raises :class:`SettingsError` naming the variable."""
+
+        def need(name: str) -> str:
+            value = env.get(name, "").strip()
+            if not value:
+                raise SettingsError(f"{name} is required")
+            return value
+
+        def integer(name: str, default: int, low: int = 1) -> int:
+            raw = env.get(name, "").strip() or str(default)
+            try:
+                value = int(raw)
+            except ValueError:
+                raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+            if value < low:
+                raise SettingsError(f"{name} must be >= {low}, got {value}")
+            return value
+
+        fit = env.get("THUMBNAIL_FIT", "").strip() or "cover"
+        if fit not in FITS:
+            raise SettingsError(f"THUMBNAIL_FIT must be one of {', '.join(FITS)}, got {fit!r}")
+        fmt = env.get("THUMBNAIL_FORMAT", "").strip().lower() or None
+        if fmt is not None and fmt not in OUTPUT_FORMATS:
+            raise SettingsError(f"THUMBNAIL_FORMAT must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")
+        source_bucket = need("SOURCE_BUCKET")
+        return cls(
+            endpoint=need("S3_ENDPOINT"),
+            access_key=need("S3_ACCESS_KEY"),
+            secret_key=need("S3_SECRET_KEY"),
+            secure=env.get("S3_SECURE", "false").strip().lower() in ("1", "true", "yes"),
+            region=env.get("S3_REGION", "").strip() or "us-east-1",
+            source_bucket=source_bucket,
+            source_key=need("SOURCE_KEY"),
+            output_bucket=env.get("OUTPUT_BUCKET", "").strip() or source_bucket,
+            output_key=need("OUTPUT_KEY"),
+            spec=ThumbnailSpec(
+                width=integer("THUMBNAIL_WIDTH", 100),
+                height=integer("THUMBNAIL_HEIGHT", 100),
+                fit=fit,  # type: ignore[arg-type]
+                format=fmt,
+                max_pixels=integer("MAX_PIXELS", DEFAULT_MAX_PIXELS),
+                max_frames=integer("MAX_FRAMES", DEFAULT_MAX_FRAMES),
+            ),
+            max_bytes=integer("MAX_BYTES", 50 * 1024 * 1024),
+            termination_message_path=env.get("TERMINATION_MESSAGE_PATH", "").strip() or "/dev/termination-log",
+        )

@@ -1,0 +1,78 @@
+"""Reading an upload: bounded, spooled to disk past a threshold, sniffed from its bytes."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from typing import BinaryIO, Iterable
+
+from resizer.errors import ImageRejected
+from resizer.thumbnail import open_image
+
+_CHUNK = 64 * 1024
+
+#: Pillow format -> (MIME type, file extension) for stored sources.
+MEDIA_TYPES = {
+    "JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "GIF": ("image/gif", "gif"),
+    "WEBP": ("image/webp", "webp"), "TIFF": ("image/tiff", "tif"), "BMP": ("image/bmp", "bmp"),
+    "AVIF": ("image/avif", "avif"), "HEIF": ("image/heic", "heic"),
+}
+
+
+class TooLarge(Exception):
+    """The upload is over the byte limit (HTTP 413)."""
+
+
+@dataclass
+class Upload:
+    """A received upload: ``file`` (rewound) holds ``size`` bytes of a ``format`` image
+    of ``width`` x ``height`` pixels."""
+
+    file: BinaryIO
+    size: int
+    format: str
+    media_type: str
+    extension: str
+    width: int
+    height: int
+
+
+def spool(chunks: Iterable[bytes], max_bytes: int, memory_bytes: int) -> tuple[BinaryIO, int]:
+    """Copy ``chunks`` into a temporary file (memory up to ``memory_bytes``, then disk).
+
+    Raises :class:`TooLarge` as soon as more than ``max_bytes`` arrive; the rest
+    is not read. Returns (the rewound file, its size in bytes).
+    """
+    out = tempfile.SpooledTemporaryFile(max_size=memory_bytes)
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > max_bytes:
+            out.close()
+            raise TooLarge(f"the upload is over the limit of {max_bytes} bytes")
+        out.write(chunk)
+    out.seek(0)
+    return out, size
+
+
+def read_chunks(stream: BinaryIO) -> Iterable[bytes]:
+    """Yield a stream's content in 64 KiB chunks."""
+    while chunk := stream.read(_CHUNK):
+        yield chunk
+
+
+def inspect(file: BinaryIO, size: int, max_pixels: int) -> Upload:
+    """Identify the image from its bytes and check its declared size; decodes no pixels.
+
+    Raises :class:`resizer.errors.ImageRejected` (see ``open_image``).
+    """
+    img = open_image(file, max_pixels)
+    fmt = img.format or ""
+    width, height = img.size
+    del img  # not close(): that would close the caller's file
+    file.seek(0)
+    media_type, ext = MEDIA_TYPES.get(fmt, ("application/octet-stream", "bin"))
+    return Upload(file, size, fmt, media_type, ext, width, height)
+
+
+__all__ = ["ImageRejected", "TooLarge", "Upload", "inspect", "read_chunks", "spool"]

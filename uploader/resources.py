@@ -1,0 +1,225 @@
+"""Falcon resources: each responder parses, calls one collaborator, answers."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+
+import falcon
+
+from thumbnailer import api
+
+from .intake import ImageRejected, TooLarge, Upload, inspect, read_chunks, spool
+from .problems import Problem
+from .settings import UploaderSettings
+from .store import ObjectNotFound, Store, StoreUnavailable
+from .thumbnailjobs import AlreadyExists, ClusterUnavailable, ThumbnailJobs
+from .views import job_view, public_status
+
+log = logging.getLogger("uploader")
+RETRY_AFTER_SECONDS = 5
+_FITS = ("cover", "contain", "fill")
+_FORMATS = ("png", "jpeg", "webp", "gif")
+_ID = re.compile(r"^[a-z0-9]([-a-z0-9]{0,251}[a-z0-9])?$")
+
+# ImageRejected reasons -> (HTTP status, problem slug)
+_REJECTED = {
+    "ImageTooLarge": (falcon.HTTP_422, "image-too-large"),
+    "EmptyFile": (falcon.HTTP_400, "empty-upload"),
+    "CorruptImage": (falcon.HTTP_415, "unsupported-media-type"),
+    "MetadataTooLarge": (falcon.HTTP_422, "metadata-too-large"),
+}
+
+
+def new_job_id() -> str:
+    """A fresh job ID (the ThumbnailJob's name): ``tj-`` and 16 random base-32 characters."""
+    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+    return "tj-" + "".join(secrets.choice(alphabet) for _ in range(16))
+
+
+def unavailable(what: str, error: Exception) -> Problem:
+    """503 with Retry-After, naming the dependency that failed."""
+    return Problem(falcon.HTTP_503, f"{what}-unavailable", f"The {what.replace('-', ' ')} is unavailable",
+                   str(error), retry_after=RETRY_AFTER_SECONDS)
+
+
+class JobsResource:
+    """``POST /v1/jobs`` (upload) and ``GET /v1/jobs`` (list)."""
+
+    def __init__(self, settings: UploaderSettings, store: Store, jobs: ThumbnailJobs):
+        self.settings, self.store, self.jobs = settings, store, jobs
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        options = self._options(req)
+        upload = self._receive(req)
+        job_id = new_job_id()
+        key = f"{self.settings.source_prefix}/{self.jobs.namespace}/{job_id}.{upload.extension}"
+        try:
+            self.store.put(key, upload.file, upload.size, upload.media_type)
+        except StoreUnavailable as e:
+            raise unavailable("object-store", e) from e
+        finally:
+            upload.file.close()
+        manifest = {
+            "apiVersion": api.API_VERSION, "kind": api.KIND,
+            "metadata": {"name": job_id, "labels": {"app.kubernetes.io/created-by": "thumbnailer-uploader"}},
+            "spec": {"source": {"bucket": self.store.bucket, "key": key}, **options},
+        }
+        try:
+            tj = self.jobs.create(manifest)
+        except (ClusterUnavailable, AlreadyExists) as e:
+            self._forget(key)
+            raise unavailable("kubernetes-api", e) from e
+        log.info("accepted %s: %s %dx%d, %d bytes -> %s", job_id, upload.format, upload.width, upload.height,
+                 upload.size, key)
+        resp.status = falcon.HTTP_202
+        resp.location = f"/v1/jobs/{job_id}"
+        resp.media = job_view(tj)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        try:
+            items = self.jobs.list()
+        except ClusterUnavailable as e:
+            raise unavailable("kubernetes-api", e) from e
+        resp.media = {"items": [job_view(tj) for tj in items]}
+
+    def _options(self, req: falcon.Request) -> dict:
+        """Thumbnail options from the query string: width, height, fit, format."""
+        spec: dict = {}
+        size = {}
+        for dim in ("width", "height"):
+            raw = req.get_param(dim)
+            if raw is not None:
+                if not raw.isdigit() or not 1 <= int(raw) <= 4096:
+                    raise Problem(falcon.HTTP_400, "invalid-parameter", "Invalid parameter",
+                                  f"{dim} must be an integer from 1 to 4096", parameter=dim)
+                size[dim] = int(raw)
+        if size:
+            spec["size"] = size
+        for name, allowed in (("fit", _FITS), ("format", _FORMATS)):
+            raw = req.get_param(name)
+            if raw is not None:
+                if raw not in allowed:
+                    raise Problem(falcon.HTTP_400, "invalid-parameter", "Invalid parameter",
+                                  f"{name} must be one of {', '.join(allowed)}", parameter=name)
+                spec[name] = raw
+        return spec
+
+    def _receive(self, req: falcon.Request) -> Upload:
+        """Read the image from a multipart field ``image`` or from the raw body."""
+        limit = self.settings.max_upload_bytes
+        if req.content_length is not None and req.content_length > limit + 64 * 1024:
+            raise Problem(falcon.HTTP_413, "payload-too-large", "Upload too large",
+                          f"the upload is {req.content_length} bytes; the limit is {limit} bytes", limit=limit)
+        if req.content_length is None:
+            raise Problem(falcon.HTTP_411, "length-required", "Length required",
+                          "send the upload with a Content-Length header (chunked uploads are not accepted)")
+        try:
+            if (req.content_type or "").startswith("multipart/form-data"):
+                file, size = self._multipart(req)
+            else:
+                file, size = spool(read_chunks(req.bounded_stream), limit, self.settings.spool_memory_bytes)
+        except TooLarge as e:
+            raise Problem(falcon.HTTP_413, "payload-too-large", "Upload too large", str(e), limit=limit) from e
+        try:
+            return inspect(file, size, self.settings.max_pixels)
+        except ImageRejected as e:
+            file.close()
+            status, slug = _REJECTED.get(e.reason, (falcon.HTTP_415, "unsupported-media-type"))
+            raise Problem(status, slug, "Image not accepted", e.message, reason=e.reason) from e
+
+    def _multipart(self, req: falcon.Request):
+        form = req.get_media()
+        for part in form:
+            if part.name == "image":
+                return spool(read_chunks(part.stream), self.settings.max_upload_bytes,
+                             self.settings.spool_memory_bytes)
+        raise Problem(falcon.HTTP_400, "missing-image", "No image in the form",
+                      "send the image in the multipart/form-data field named 'image'")
+
+    def _forget(self, key: str) -> None:
+        try:
+            self.store.delete(key)
+        except StoreUnavailable:
+            log.warning("could not remove orphaned source %s", key)
+
+
+class JobResource:
+    """``GET /v1/jobs/{job_id}``."""
+
+    def __init__(self, jobs: ThumbnailJobs):
+        self.jobs = jobs
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
+        resp.media = job_view(find_job(self.jobs, job_id))
+
+
+class ThumbnailResource:
+    """``GET /v1/jobs/{job_id}/thumbnail``: the thumbnail bytes once the job succeeded."""
+
+    def __init__(self, store: Store, jobs: ThumbnailJobs):
+        self.store, self.jobs = store, jobs
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
+        tj = find_job(self.jobs, job_id)
+        state = public_status(tj)
+        st = tj.get("status") or {}
+        if state == "processing":
+            raise Problem(falcon.HTTP_409, "job-not-finished", "Thumbnail not ready",
+                          f"job {job_id} is still processing; poll /v1/jobs/{job_id}", status_of_job=state)
+        if state == "failed":
+            raise Problem(falcon.HTTP_409, "job-failed", "Job failed",
+                          f"job {job_id} failed: {st.get('message')}", reason=st.get("reason"),
+                          status_of_job=state)
+        out = st.get("output") or {}
+        try:
+            stream, length, content_type = self.store.open(out.get("bucket", ""), out.get("key", ""))
+        except ObjectNotFound as e:
+            raise Problem(falcon.HTTP_404, "thumbnail-missing", "Thumbnail missing",
+                          f"the thumbnail of job {job_id} is no longer in the store") from e
+        except StoreUnavailable as e:
+            raise unavailable("object-store", e) from e
+        resp.content_type = out.get("contentType") or content_type
+        resp.set_stream(stream, length)
+
+
+def find_job(jobs: ThumbnailJobs, job_id: str) -> dict:
+    """The ThumbnailJob ``job_id``; 404 problem if it does not exist, 503 if the API is down."""
+    if not _ID.match(job_id):
+        raise Problem(falcon.HTTP_404, "job-not-found", "Job not found", f"no job with id {job_id!r}")
+    try:
+        tj = jobs.get(job_id)
+    except ClusterUnavailable as e:
+        raise unavailable("kubernetes-api", e) from e
+    if tj is None:
+        raise Problem(falcon.HTTP_404, "job-not-found", "Job not found", f"no job with id {job_id!r}")
+    return tj
+
+
+class HealthResource:
+    """``GET /healthz``: the process is alive."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"status": "ok"}
+
+
+class ReadyResource:
+    """``GET /readyz``: the store and the API server both answer; 503 names the one that does not."""
+
+    def __init__(self, store: Store, jobs: ThumbnailJobs):
+        self.store, self.jobs = store, jobs
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        checks = {}
+        for name, check in (("object_store", self.store.check), ("kubernetes_api", self.jobs.check)):
+            try:
+                check()
+                checks[name] = "ok"
+            except (StoreUnavailable, ClusterUnavailable) as e:
+                checks[name] = str(e)
+        failing = [k for k, v in checks.items() if v != "ok"]
+        if failing:
+            raise Problem(falcon.HTTP_503, "not-ready", "Not ready", f"unavailable: {', '.join(failing)}",
+                          retry_after=RETRY_AFTER_SECONDS, checks=checks)
+        resp.media = {"status": "ready", "checks": checks}

@@ -1,0 +1,30 @@
+"""The uploader's configuration: one typed object, read once from the environment."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class UploaderSettings(BaseSettings):
+    """Every knob of the uploader; the environment variable is the field name in upper case.
+
+    The Kubernetes connection comes from the in-cluster service account, else
+    from ``KUBECONFIG``.
+    """
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    namespace: str = Field("default", description="Namespace where ThumbnailJobs are created and read.",
+                           validation_alias="UPLOADER_NAMESPACE")
+    s3_endpoint: str = Field("minio:9000", description="host:port of the S3 store.")
+    s3_access_key: str = Field("", description="S3 access key.")
+    s3_secret_key: str = Field("", description="S3 secret key.", repr=False)
+    s3_secure: bool = False
+    s3_region: str = "us-east-1"
+    s3_bucket: str = Field("thumbnails", description="Bucket for uploaded sources (and thumbnails).")
+    source_prefix: str = Field("uploads", description="Sources go to <prefix>/<namespace>/<id>.<ext>.")
+    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest accepted upload, bytes.")
+    max_pixels: int = Field(89_478_485, ge=1, description="Largest declared width x height accepted, pixels.")
+    spool_memory_bytes: int = Field(1024 * 1024, ge=0,
+                                    description="Uploads larger than this are spooled to a temporary file.")
