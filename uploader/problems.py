@@ -19,11 +19,12 @@ class Problem(falcon.HTTPError):
 
     def __init__(self, status: str, slug: str, title: str, detail: str | None = None,
                  retry_after: int | None = None, headers: dict | None = None, **extensions):
+        headers = dict(headers or {})
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
         super().__init__(status, title=title, description=detail, headers=headers)
         self.slug = slug
         self.extensions = extensions
-        if retry_after is not None:
-            self.retry_after = retry_after
 
     def to_problem(self, instance: str) -> dict:
         """The problem object for a request to ``instance`` (the request path)."""

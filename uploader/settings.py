@@ -23,6 +23,7 @@ class UploaderSettings(BaseSettings):
     s3_secure: bool = False
     s3_region: str = "us-east-1"
     s3_bucket: str = Field("thumbnails", description="Bucket for uploaded sources (and thumbnails).")
+    s3_create_bucket: bool = Field(False, description="Create the bucket if it is missing (bundled MinIO).")
     source_prefix: str = Field("uploads", description="Sources go to <prefix>/<namespace>/<id>.<ext>.")
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest accepted upload, bytes.")
     max_pixels: int = Field(89_478_485, ge=1, description="Largest declared width x height accepted, pixels.")

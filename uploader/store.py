@@ -27,6 +27,7 @@ class Store:
             timeout=urllib3.Timeout(connect=3, read=30), maxsize=16,
             retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)))
         self.bucket = settings.s3_bucket
+        self._create_bucket = settings.s3_create_bucket
         self._client = Minio(settings.s3_endpoint, access_key=settings.s3_access_key,
                              secret_key=settings.s3_secret_key, secure=settings.s3_secure,
                              region=settings.s3_region, http_client=http)
@@ -63,9 +64,12 @@ class Store:
             raise StoreUnavailable(f"cannot delete from the store: {e}") from e
 
     def check(self) -> None:
-        """Raise :class:`StoreUnavailable` unless the bucket answers."""
+        """Raise :class:`StoreUnavailable` unless the bucket answers (creating it first
+        when ``S3_CREATE_BUCKET`` is set)."""
         try:
             if not self._client.bucket_exists(self.bucket):
-                raise StoreUnavailable(f"bucket {self.bucket!r} does not exist")
+                if not self._create_bucket:
+                    raise StoreUnavailable(f"bucket {self.bucket!r} does not exist")
+                self._client.make_bucket(self.bucket)
         except (S3Error, urllib3.exceptions.HTTPError, OSError) as e:
             raise StoreUnavailable(f"store unreachable: {e}") from e

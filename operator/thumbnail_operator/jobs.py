@@ -73,6 +73,27 @@ def build_job(tj: dict, settings: OperatorSettings) -> dict:
         {"name": "MAX_PIXELS", "value": str(settings.max_pixels)},
         {"name": "MAX_BYTES", "value": str(settings.max_bytes)},
     ]
+    pod_spec: dict = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{
+            "name": CONTAINER,
+            "image": settings.resizer_image,
+            "imagePullPolicy": settings.resizer_image_pull_policy,
+            "command": list(settings.resizer_command),
+            "env": env,
+            "terminationMessagePolicy": "FallbackToLogsOnError",
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
+            "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                "capabilities": {"drop": ["ALL"]}},
+            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        }],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
+    }
+    if settings.resizer_service_account:
+        pod_spec["serviceAccountName"] = settings.resizer_service_account
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -94,28 +115,6 @@ def build_job(tj: dict, settings: OperatorSettings) -> dict:
                  "onExitCodes": {"containerName": CONTAINER, "operator": "In",
                                  "values": list(PERMANENT_EXIT_CODES)}},
             ]},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": False,
-                    "enableServiceLinks": False,
-                    "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-                    "containers": [{
-                        "name": CONTAINER,
-                        "image": settings.resizer_image,
-                        "imagePullPolicy": settings.resizer_image_pull_policy,
-                        "command": list(settings.resizer_command),
-                        "env": env,
-                        "terminationMessagePolicy": "FallbackToLogsOnError",
-                        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
-                                      "limits": {"memory": "1Gi"}},
-                        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                            "capabilities": {"drop": ["ALL"]}},
-                        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-                    }],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
-                },
-            },
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
         },
     }

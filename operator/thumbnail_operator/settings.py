@@ -19,6 +19,7 @@ class OperatorSettings(BaseSettings):
     watch_namespace: str = Field("", description="Namespace to watch; empty watches all namespaces.")
     resizer_image: str = Field("thumbnailer-resizer:0.1.0", description="Image of the resizer Job's container.")
     resizer_image_pull_policy: str = "IfNotPresent"
+    resizer_service_account: str = Field("", description="ServiceAccount of resizer pods (empty: default).")
     resizer_command: list[str] = Field(["python", "-m", "resizer"], description="Container command (JSON list).")
     s3_endpoint: str = Field("minio:9000", description="host:port of the S3 store, as seen from resizer pods.")
     s3_secure: bool = False

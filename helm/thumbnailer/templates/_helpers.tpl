@@ -1,0 +1,44 @@
+{{- define "thumbnailer.fullname" -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "thumbnailer.labels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "thumbnailer.s3Secret" -}}
+{{- .Values.s3.existingSecret | default (printf "%s-s3" (include "thumbnailer.fullname" .)) -}}
+{{- end -}}
+
+{{- define "thumbnailer.s3Endpoint" -}}
+{{- if .Values.minio.enabled -}}
+{{- printf "%s-minio.%s.svc:9000" (include "thumbnailer.fullname" .) .Release.Namespace -}}
+{{- else -}}
+{{- required "s3.endpoint is required when minio.enabled is false" .Values.s3.endpoint -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "thumbnailer.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+fsGroup: 10001
+seccompProfile: {type: RuntimeDefault}
+{{- end -}}
+
+{{- define "thumbnailer.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities: {drop: [ALL]}
+{{- end -}}
+
+{{- define "thumbnailer.s3Env" -}}
+- {name: S3_ENDPOINT, value: {{ include "thumbnailer.s3Endpoint" . | quote }}}
+- {name: S3_SECURE, value: {{ .Values.s3.secure | quote }}}
+- {name: S3_REGION, value: {{ .Values.s3.region | quote }}}
+- {name: S3_BUCKET, value: {{ .Values.s3.bucket | quote }}}
+{{- end -}}

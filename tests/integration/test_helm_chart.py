@@ -1,0 +1,36 @@
+"""The Helm chart renders, lints, and is accepted by a real API server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from devcluster.binaries import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+CHART = REPO_ROOT / "helm" / "thumbnailer"
+
+
+def helm(binaries, *args: str) -> str:
+    return subprocess.run([str(binaries.helm), *args], check=True, capture_output=True, text=True).stdout
+
+
+def test_chart_lints(binaries):
+    assert "0 chart(s) failed" in helm(binaries, "lint", str(CHART))
+
+
+@pytest.mark.parametrize("values", [[], ["--set", "minio.enabled=false", "--set", "s3.endpoint=s3.example:443",
+                                         "--set", "s3.existingSecret=my-s3"]])
+def test_rendered_chart_passes_server_side_dry_run(cluster, crd, namespace, binaries, values):
+    kube_version = json.loads(cluster.kubectl("version", "-o", "json").stdout)["serverVersion"]["gitVersion"]
+    rendered = helm(binaries, "template", "thumbs", str(CHART), "--namespace", namespace,
+                    "--kube-version", kube_version, *values)
+    out = cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", "-", input=rendered)
+    assert "deployment.apps/thumbs-thumbnailer-operator created (server dry run)" in out.stdout
+    assert "deployment.apps/thumbs-thumbnailer-uploader created (server dry run)" in out.stdout
+
+
+def test_chart_ships_the_same_crd_as_the_repository():
+    assert (CHART / "crds" / "thumbnailjob.yaml").read_bytes() == (REPO_ROOT / "crds" / "thumbnailjob.yaml").read_bytes()

@@ -1,0 +1,73 @@
+"""The Job the operator builds for a ThumbnailJob (pure function, plain dicts)."""
+
+from resizer.errors import EXIT_BAD_IMAGE, EXIT_CONFIG, EXIT_RETRYABLE
+from thumbnail_operator.jobs import build_job, job_name
+from thumbnail_operator.settings import OperatorSettings
+from thumbnailer import api
+
+SETTINGS = OperatorSettings(s3_endpoint="s3.example:9000", s3_bucket="thumbs")
+
+
+def thumbnailjob(name="cat", generation=1, **spec):
+    return {"apiVersion": api.API_VERSION, "kind": api.KIND,
+            "metadata": {"name": name, "namespace": "media", "uid": "u-1", "generation": generation,
+                         "labels": {"app.kubernetes.io/instance": "argo-app"},
+                         "annotations": {"argocd.argoproj.io/tracking-id": "x"}},
+            "spec": {"source": {"key": "uploads/cat.jpg"}, "size": {"width": 64, "height": 32},
+                     "fit": "contain", **spec}}
+
+
+def env_of(job):
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def test_job_name_is_deterministic_per_generation_and_fits_63_characters():
+    assert job_name("cat", 1) == "cat-g1"
+    assert job_name("cat", 2) == "cat-g2"
+    long_a, long_b = "a" * 250, "a" * 249 + "b"
+    assert len(job_name(long_a, 12345)) <= 63
+    assert job_name(long_a, 7) == job_name(long_a, 7)
+    assert job_name(long_a, 7) != job_name(long_b, 7)
+    assert job_name(long_a, 7).endswith("-g7")
+
+
+def test_job_is_owned_by_the_thumbnailjob_and_copies_none_of_its_labels():
+    job = build_job(thumbnailjob(), SETTINGS)
+    owner = job["metadata"]["ownerReferences"][0]
+    assert owner == {"apiVersion": api.API_VERSION, "kind": api.KIND, "name": "cat", "uid": "u-1",
+                     "controller": True, "blockOwnerDeletion": True}
+    assert "app.kubernetes.io/instance" not in job["metadata"]["labels"]
+    assert "annotations" not in job["metadata"]
+    assert job["metadata"]["namespace"] == "media" and job["metadata"]["name"] == "cat-g1"
+
+
+def test_bad_images_fail_the_job_at_once_but_store_outages_are_retried():
+    job = build_job(thumbnailjob(), SETTINGS)
+    rule, = job["spec"]["podFailurePolicy"]["rules"]
+    assert rule["action"] == "FailJob"
+    assert set(rule["onExitCodes"]["values"]) == {EXIT_BAD_IMAGE, EXIT_CONFIG}
+    assert EXIT_RETRYABLE not in rule["onExitCodes"]["values"]
+    assert job["spec"]["backoffLimit"] == SETTINGS.job_backoff_limit
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"  # podFailurePolicy requires it
+
+
+def test_resizer_gets_the_spec_and_reads_credentials_from_the_secret():
+    env = env_of(build_job(thumbnailjob(format="webp"), SETTINGS))
+    assert env["SOURCE_BUCKET"] == "thumbs" and env["SOURCE_KEY"] == "uploads/cat.jpg"
+    assert (env["THUMBNAIL_WIDTH"], env["THUMBNAIL_HEIGHT"], env["THUMBNAIL_FIT"]) == ("64", "32", "contain")
+    assert env["THUMBNAIL_FORMAT"] == "webp"
+    assert env["OUTPUT_KEY"] == "thumbnails/media/cat"
+    assert env["S3_ACCESS_KEY"] == {"secretKeyRef": {"name": "thumbnailer-s3", "key": "accessKey"}}
+
+
+def test_source_bucket_from_the_spec_wins_over_the_default():
+    env = env_of(build_job(thumbnailjob(source={"key": "a.png", "bucket": "other"}), SETTINGS))
+    assert env["SOURCE_BUCKET"] == "other" and env["OUTPUT_BUCKET"] == "thumbs"
+
+
+def test_resizer_pod_is_locked_down():
+    pod = build_job(thumbnailjob(), SETTINGS)["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    sc = pod["containers"][0]["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc["readOnlyRootFilesystem"] is True

@@ -1,0 +1,86 @@
+"""Job and pod state -> ThumbnailJob status (pure function, plain dicts)."""
+
+import json
+
+from thumbnail_operator.status import desired_status, parse_termination_message, set_condition
+
+NOW = "2026-01-01T00:00:10Z"
+
+
+def tj(status=None, generation=1):
+    return {"metadata": {"name": "cat", "namespace": "ns", "generation": generation}, "status": status or {}}
+
+
+def job(active=0, conditions=(), **status):
+    return {"metadata": {"name": "cat-g1"},
+            "status": {"active": active, "startTime": "2026-01-01T00:00:01+00:00",
+                       "conditions": list(conditions), **status}}
+
+
+def pod(phase, exit_code=None, message=None, finished="2026-01-01T00:00:05Z"):
+    cs = {"state": {"running": {}}}
+    if exit_code is not None:
+        cs = {"state": {"terminated": {"exitCode": exit_code, "message": message, "finishedAt": finished}}}
+    return {"status": {"phase": phase, "containerStatuses": [cs]}}
+
+
+def cond(status, type_):
+    return next(c for c in status["conditions"] if c["type"] == type_)
+
+
+def test_a_created_job_is_pending_and_a_running_pod_makes_it_running():
+    assert desired_status(tj(), job(), [], NOW)["phase"] == "Pending"
+    running = desired_status(tj(), job(active=1), [pod("Running")], NOW)
+    assert running["phase"] == "Running" and running["reason"] == "Rendering"
+    assert running["jobName"] == "cat-g1" and running["startTime"] == "2026-01-01T00:00:01Z"
+    assert cond(running, "Complete")["status"] == "False" and cond(running, "Failed")["status"] == "False"
+
+
+def test_success_records_the_output_from_the_termination_message():
+    result = {"bucket": "b", "key": "thumbnails/ns/cat.jpg", "width": 100, "height": 100,
+              "contentType": "image/jpeg", "bytes": 4321, "frames": 1}
+    done = desired_status(tj(), job(conditions=[{"type": "Complete", "status": "True"}],
+                                    completionTime="2026-01-01T00:00:06+00:00"),
+                          [pod("Succeeded", 0, json.dumps(result))], NOW)
+    assert done["phase"] == "Succeeded" and done["reason"] == "ThumbnailReady"
+    assert done["output"] == {k: v for k, v in result.items() if k != "frames"}
+    assert done["completionTime"] == "2026-01-01T00:00:06Z"
+    assert cond(done, "Complete")["status"] == "True" and cond(done, "Failed")["status"] == "False"
+
+
+def test_failure_takes_the_resizer_reason_from_the_latest_failed_pod():
+    failed_job = job(conditions=[{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                                  "message": "Job has reached the specified backoff limit"}])
+    pods = [pod("Failed", 75, "StoreUnavailable: reading s3://b/k: timeout", "2026-01-01T00:00:02Z"),
+            pod("Failed", 65, "TruncatedImage: the image file is truncated", "2026-01-01T00:00:09Z")]
+    st = desired_status(tj(), failed_job, pods, NOW)
+    assert (st["phase"], st["reason"]) == ("Failed", "TruncatedImage")
+    assert st["message"] == "the image file is truncated"
+    assert cond(st, "Failed")["status"] == "True" and cond(st, "Failed")["reason"] == "TruncatedImage"
+
+
+def test_failure_without_a_message_uses_the_job_condition():
+    st = desired_status(tj(), job(conditions=[{"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
+                                               "message": "Job was active longer than specified deadline"}]),
+                        [], NOW)
+    assert (st["phase"], st["reason"]) == ("Failed", "DeadlineExceeded")
+
+
+def test_last_transition_time_changes_only_when_the_condition_status_changes():
+    first = set_condition([], "Complete", "False", "JobCreated", "waiting", 1, "2026-01-01T00:00:00Z")
+    same = set_condition(first, "Complete", "False", "Rendering", "running", 1, "2026-01-01T00:00:05Z")
+    flipped = set_condition(same, "Complete", "True", "ThumbnailReady", "done", 1, "2026-01-01T00:00:09Z")
+    assert same[0]["lastTransitionTime"] == "2026-01-01T00:00:00Z" and same[0]["reason"] == "Rendering"
+    assert flipped[0]["lastTransitionTime"] == "2026-01-01T00:00:09Z"
+
+
+def test_reconciling_twice_changes_nothing():
+    first = desired_status(tj(), job(active=1), [pod("Running")], NOW)
+    second = desired_status(tj(first), job(active=1), [pod("Running")], "2026-01-01T00:01:00Z")
+    assert second == first
+
+
+def test_termination_message_parsing():
+    assert parse_termination_message("ImageTooLarge: 10000x10000 pixels") == ("ImageTooLarge", "10000x10000 pixels")
+    assert parse_termination_message("Traceback (most recent call last):") is None
+    assert parse_termination_message("") is None

@@ -1,0 +1,155 @@
+"""The upload API contract, with plain fakes for the store and the API server.
+
+(The same paths against the real S3 server and API server are in tests/integration.)
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import falcon.testing
+import pytest
+from PIL import Image
+from urllib3 import encode_multipart_formdata
+
+from uploader.app import create_app
+from uploader.settings import UploaderSettings
+from uploader.store import StoreUnavailable
+from uploader.thumbnailjobs import ClusterUnavailable
+
+CASES = Path(__file__).resolve().parents[1] / "data" / "cases"
+
+
+class FakeStore:
+    bucket = "thumbs"
+
+    def __init__(self, fail=False):
+        self.objects, self.fail = {}, fail
+
+    def put(self, key, data, length, content_type):
+        if self.fail:
+            raise StoreUnavailable("connection refused")
+        self.objects[key] = (data.read(), content_type)
+
+    def delete(self, key):
+        self.objects.pop(key, None)
+
+    def check(self):
+        if self.fail:
+            raise StoreUnavailable("connection refused")
+
+
+class FakeJobs:
+    namespace = "media"
+
+    def __init__(self, fail=False):
+        self.items, self.fail = {}, fail
+
+    def create(self, manifest):
+        if self.fail:
+            raise ClusterUnavailable("API server unreachable")
+        obj = {**manifest, "metadata": {**manifest["metadata"], "namespace": "media",
+                                        "creationTimestamp": "2026-01-01T00:00:00Z"}}
+        self.items[manifest["metadata"]["name"]] = obj
+        return obj
+
+    def get(self, name):
+        return self.items.get(name)
+
+    def check(self):
+        if self.fail:
+            raise ClusterUnavailable("API server unreachable")
+
+
+def png_bytes(size=(32, 16)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, "red").save(out, "PNG")
+    return out.getvalue()
+
+
+def multipart(field: str, data: bytes) -> dict:
+    """simulate_post kwargs for a multipart/form-data body with one file field."""
+    body, content_type = encode_multipart_formdata({field: ("x.png", data, "image/png")})
+    return {"body": body, "headers": {"Content-Type": content_type}}
+
+
+def make_client(store=None, jobs=None, **settings):
+    store, jobs = store or FakeStore(), jobs or FakeJobs()
+    app = create_app(UploaderSettings(**settings), store=store, jobs=jobs)
+    return falcon.testing.TestClient(app), store, jobs
+
+
+def test_multipart_upload_stores_the_source_then_creates_the_thumbnailjob():
+    c, store, jobs = make_client()
+    r = c.simulate_post("/v1/jobs", params={"width": "64"}, **multipart("image", png_bytes()))
+    assert r.status_code == 202 and r.json["status"] == "processing"
+    job_id = r.json["id"]
+    assert r.headers["Location"] == f"/v1/jobs/{job_id}"
+    key = f"uploads/media/{job_id}.png"
+    assert store.objects[key] == (png_bytes(), "image/png")
+    assert jobs.items[job_id]["spec"] == {"source": {"bucket": "thumbs", "key": key}, "size": {"width": 64}}
+
+
+def test_raw_body_upload_is_sniffed_not_trusted():
+    c, store, _ = make_client()
+    r = c.simulate_post("/v1/jobs", body=png_bytes(), headers={"Content-Type": "image/jpeg"})
+    assert r.status_code == 202
+    (key, (_, content_type)), = store.objects.items()
+    assert key.endswith(".png") and content_type == "image/png"
+
+
+@pytest.mark.parametrize("body,status,reason", [
+    (b"hello, world", 415, "NotAnImage"),
+    ((CASES / "c31_svg_script.svg").read_bytes(), 415, "UnsupportedFormat"),
+    ((CASES / "c17_bomb_png_ihdr.png").read_bytes(), 422, "ImageTooLarge"),
+    (b"", 400, "EmptyFile"),
+])
+def test_bad_uploads_are_refused_with_a_problem_and_nothing_is_stored(body, status, reason):
+    c, store, jobs = make_client()
+    r = c.simulate_post("/v1/jobs", body=body, headers={"Content-Type": "application/octet-stream",
+                                                        "Content-Length": str(len(body))})
+    assert r.status_code == status
+    assert r.headers["Content-Type"] == "application/problem+json"
+    assert r.json["status"] == status and r.json["reason"] == reason and r.json["type"].startswith("https://")
+    assert store.objects == {} and jobs.items == {}
+
+
+def test_upload_without_content_length_is_411():
+    c, store, _ = make_client()
+    r = c.simulate_post("/v1/jobs", body=b"")
+    assert r.status_code == 411 and store.objects == {}
+
+
+def test_over_the_byte_limit_is_413():
+    c, store, _ = make_client(max_upload_bytes=1000)
+    r = c.simulate_post("/v1/jobs", body=png_bytes((400, 400)) + b"\0" * 200_000)
+    assert r.status_code == 413 and store.objects == {}
+
+
+def test_invalid_parameters_and_missing_field_are_400():
+    c, _, _ = make_client()
+    assert c.simulate_post("/v1/jobs", body=png_bytes(), params={"fit": "stretch"}).status_code == 400
+    assert c.simulate_post("/v1/jobs", body=png_bytes(), params={"width": "0"}).status_code == 400
+    r = c.simulate_post("/v1/jobs", **multipart("file", png_bytes()))
+    assert r.status_code == 400 and r.json["type"].endswith("missing-image")
+
+
+def test_store_down_is_503_with_retry_after_and_no_thumbnailjob():
+    c, _, jobs = make_client(store=FakeStore(fail=True))
+    r = c.simulate_post("/v1/jobs", body=png_bytes())
+    assert r.status_code == 503 and r.headers["Retry-After"] == "5" and jobs.items == {}
+
+
+def test_api_server_down_is_503_and_the_stored_source_is_removed():
+    c, store, _ = make_client(jobs=FakeJobs(fail=True))
+    r = c.simulate_post("/v1/jobs", body=png_bytes())
+    assert r.status_code == 503 and store.objects == {}
+
+
+def test_readyz_names_the_dependency_that_is_down():
+    c, _, _ = make_client(store=FakeStore(fail=True))
+    r = c.simulate_get("/readyz")
+    assert r.status_code == 503
+    assert r.json["checks"]["object_store"] != "ok" and r.json["checks"]["kubernetes_api"] == "ok"
+    assert make_client()[0].simulate_get("/readyz").status_code == 200
