@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import tempfile
 
@@ -53,11 +54,10 @@ def _report(path: str, message: str) -> None:
 def main() -> int:
     """Entry point; returns the process exit code (see the module docstring)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s resizer %(levelname)s %(message)s")
-    path = "/dev/termination-log"
+    # Known before the other settings are parsed, so a settings error is reported too.
+    path = os.environ.get("TERMINATION_MESSAGE_PATH", "").strip() or "/dev/termination-log"
     try:
-        settings = ResizerSettings.from_env()
-        path = settings.termination_message_path
-        result = run(settings)
+        result = run(ResizerSettings.from_env())
     except SettingsError as e:
         code, message = EXIT_CONFIG, f"InvalidConfiguration: {e}"
     except ImageRejected as e:

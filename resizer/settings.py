@@ -39,7 +39,9 @@ class ResizerSettings:
     MAX_PIXELS                decompression-bomb limit, pixels             89478485
     MAX_BYTES                 largest source accepted, bytes               52428800
     MAX_FRAMES                frames kept from an animation                200
+    ACCEPT_TRUNCATED          ``true``: render what a truncated file has   false
     TERMINATION_MESSAGE_PATH  where the outcome is written for the pod     /dev/termination-log
+                              (read by ``resizer.__main__``)
     ========================  ===========================================  =========
     """
 
@@ -54,7 +56,6 @@ class ResizerSettings:
     output_key: str
     spec: ThumbnailSpec
     max_bytes: int
-    termination_message_path: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "ResizerSettings":
@@ -100,7 +101,7 @@ class ResizerSettings:
                 format=fmt,
                 max_pixels=integer("MAX_PIXELS", DEFAULT_MAX_PIXELS),
                 max_frames=integer("MAX_FRAMES", DEFAULT_MAX_FRAMES),
+                accept_truncated=env.get("ACCEPT_TRUNCATED", "").strip().lower() in ("1", "true", "yes"),
             ),
             max_bytes=integer("MAX_BYTES", 50 * 1024 * 1024),
-            termination_message_path=env.get("TERMINATION_MESSAGE_PATH", "").strip() or "/dev/termination-log",
         )

@@ -24,23 +24,17 @@ The path every image takes (each step names the fault it prevents):
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
+import simplejpeg
 from PIL import Image, ImageCms, ImageFile, ImageOps, ImageSequence, PngImagePlugin
 
 from .errors import ImageRejected
 from .geometry import Fit, plan
-
-try:  # HEIC/HEIF from iPhones; a maintained wheel (pillow-heif) registers the decoder.
-    from pillow_heif import register_heif_opener
-
-    register_heif_opener()
-    _HEIF = ("HEIF",)
-except ImportError:  # pragma: no cover - the resizer image always has it
-    _HEIF = ()
 
 #: Pillow's own decompression-bomb warning threshold (``Image.MAX_IMAGE_PIXELS``,
 #: 89,478,485 px: about 89.5 megapixels, a 9459 x 9459 image).
@@ -49,7 +43,10 @@ DEFAULT_MAX_PIXELS = 89_478_485
 DEFAULT_MAX_FRAMES = 200
 
 #: Decoders Pillow may use. Everything else (SVG, PDF, EPS, PSD, ...) is refused.
-INPUT_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "AVIF", *_HEIF)
+#: HEIF (HEIC from iPhones) comes from the pillow-heif wheel, AVIF from Pillow itself.
+INPUT_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "AVIF", "HEIF")
+#: ISO-BMFF major brands that mean HEIF/HEIC (ISO/IEC 23008-12); AVIF's are "avif"/"avis".
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
 
 #: Output formats: name -> (Pillow format, content type, file extension, carries alpha).
 OUTPUT_FORMATS = {
@@ -78,6 +75,8 @@ class ThumbnailSpec:
     format: str | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_frames: int = DEFAULT_MAX_FRAMES
+    #: Render what is there of a truncated file instead of failing (the missing part stays grey).
+    accept_truncated: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,7 +91,6 @@ class Thumbnail:
     extension: str
     frames: int = 1
     source_format: str = ""
-    notes: tuple[str, ...] = field(default=())
 
 
 def _sniff_text(head: bytes) -> str | None:
@@ -105,6 +103,16 @@ def _sniff_text(head: bytes) -> str | None:
     if text.startswith(b"<?xml"):
         return "XML"
     return None
+
+
+def _register_heif() -> bool:
+    """Register pillow-heif's decoder on first need (it costs ~6 MB and 30 ms to import)."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return False
+    register_heif_opener()
+    return True
 
 
 def open_image(fp: BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
@@ -125,11 +133,15 @@ def open_image(fp: BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Imag
                                                  "(vector files can carry scripts and external references)")
     if kind:
         raise ImageRejected("NotAnImage", f"the file is {kind}, not an image")
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS and not _register_heif():
+        raise ImageRejected("UnsupportedFormat", "HEIC/HEIF images are not supported by this installation "
+                                                 "(the pillow-heif decoder is missing)")
     try:
         with warnings.catch_warnings():
             # Pillow only warns between 1x and 2x MAX_IMAGE_PIXELS; we decide below.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(fp, formats=INPUT_FORMATS)
+            Image.init()
+            img = Image.open(fp, formats=[f for f in INPUT_FORMATS if f in Image.OPEN])
     except Image.DecompressionBombError as e:  # Pillow's hard stop at 2x MAX_IMAGE_PIXELS
         raise ImageRejected(
             "ImageTooLarge",
@@ -241,7 +253,9 @@ def _encode(frames: list[Image.Image], durations: list[int], fmt: str, loop: int
     pil_format = OUTPUT_FORMATS[fmt][0]
     out = io.BytesIO()
     for f in frames:
-        f.info = {}  # nothing from the source reaches the output (EXIF, XMP, ICC, comments)
+        # Nothing from the source reaches the output (EXIF, XMP, ICC, comments); only the GIF
+        # transparency index that _prepare_gif_frames set is kept.
+        f.info = {k: v for k, v in f.info.items() if k == "transparency"}
     first = frames[0]
     params: dict = {}
     if pil_format == "JPEG":
@@ -251,7 +265,9 @@ def _encode(frames: list[Image.Image], durations: list[int], fmt: str, loop: int
     elif pil_format == "WEBP":
         params = {"quality": 85, "method": 4}
     if len(frames) > 1:
-        params.update(save_all=True, append_images=frames[1:], duration=durations, loop=loop or 0)
+        params.update(save_all=True, append_images=frames[1:], duration=durations)
+        if loop is not None:  # no loop count in the source means "play once": keep it that way
+            params["loop"] = loop
         if pil_format == "GIF":
             params["disposal"] = 2  # each output frame is complete: clear before drawing the next
     first.save(out, pil_format, **params)
@@ -281,20 +297,61 @@ def make_thumbnail(fp: BinaryIO, spec: ThumbnailSpec = ThumbnailSpec()) -> Thumb
     Returns a :class:`Thumbnail` of exactly ``spec.width`` x ``spec.height``
     pixels. Raises :class:`ImageRejected` when the file is not a supported,
     intact image within the limits (see :func:`open_image`).
+
+    A JPEG that lacks only its end-of-image marker is rendered (browsers do):
+    the marker is added and libjpeg-turbo (simplejpeg, strict mode) must then
+    decode every scan without a warning. Anything truncated further is
+    ``TruncatedImage`` unless ``spec.accept_truncated``.
     """
+    try:
+        return _make(fp, spec)
+    except ImageRejected as e:
+        if e.reason != "TruncatedImage":
+            raise
+        completed = _complete_jpeg(fp)
+        if completed is not None:
+            return _make(completed, spec)
+        if not spec.accept_truncated:
+            raise
+    fp.seek(0)
+    with _truncated_allowed():
+        return _make(fp, spec)
+
+
+@contextlib.contextmanager
+def _truncated_allowed() -> Iterator[None]:
+    """Let Pillow render truncated data (a process-wide Pillow switch; the resizer is single-threaded)."""
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    try:
+        yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+def _complete_jpeg(fp: BinaryIO) -> BinaryIO | None:
+    """The JPEG in ``fp`` with its missing end-of-image marker added, if that is all it lacks; else None."""
+    fp.seek(0)
+    data = fp.read()
+    if not data.startswith(b"\xff\xd8") or data.endswith(b"\xff\xd9"):
+        return None
+    candidate = data + b"\xff\xd9"
+    try:
+        _, _, colorspace, _ = simplejpeg.decode_jpeg_header(candidate)
+        simplejpeg.decode_jpeg(candidate, colorspace="CMYK" if colorspace in ("CMYK", "YCCK") else "GRAY"
+                               if colorspace == "Gray" else "RGB", strict=True, min_width=1, min_height=1,
+                               min_factor=8.0)
+    except (ValueError, RuntimeError):
+        return None  # libjpeg hit the end inside a scan: truly truncated
+    return io.BytesIO(candidate)
+
+
+def _make(fp: BinaryIO, spec: ThumbnailSpec) -> Thumbnail:
     img = open_image(fp, spec.max_pixels)
     source_format = img.format or ""
     n_frames = getattr(img, "n_frames", 1)
     animated = n_frames > 1 and source_format in ("GIF", "WEBP", "PNG") and getattr(img, "is_animated", False)
-    if source_format == "JPEG" and not animated:
-        # DCT-domain downscale while decoding: at least 2x the target, so Lanczos still has detail.
-        oriented = img.size if img.getexif().get(0x0112, 1) < 5 else img.size[::-1]
-        p = plan(oriented, (spec.width, spec.height), spec.fit)
-        crop_w, crop_h = p.crop[2] - p.crop[0], p.crop[3] - p.crop[1]
-        k = min(crop_w / p.scaled[0], crop_h / p.scaled[1]) / 2
-        if k > 1:
-            want = (int(img.size[0] / k), int(img.size[1] / k))
-            img.draft(img.mode if img.mode in ("RGB", "L", "CMYK") else "RGB", want)
+    if source_format == "JPEG":
+        _draft(img, spec)
     loop = img.info.get("loop")
     if animated:
         frames, durations = [], []
@@ -318,8 +375,19 @@ def make_thumbnail(fp: BinaryIO, spec: ThumbnailSpec = ThumbnailSpec()) -> Thumb
         rendered.append(r if carries_alpha else _flatten(r))
     if fmt == "gif":
         rendered = _prepare_gif_frames(rendered)
-    data = _encode(rendered, durations, fmt, loop)
+    data = _encode(rendered, durations, fmt, loop if animated else None)
     _, content_type, ext, _ = OUTPUT_FORMATS[fmt]
     return Thumbnail(data=data, width=spec.width, height=spec.height, format=fmt, content_type=content_type,
                      extension=ext, frames=len(rendered), source_format=source_format)
 
+
+def _draft(img: Image.Image, spec: ThumbnailSpec) -> None:
+    """Let libjpeg decode at 1/2, 1/4 or 1/8 scale (DCT scaling) while keeping at
+    least 2x the pixels the crop needs, so Lanczos still has real detail."""
+    oriented = img.size if img.getexif().get(0x0112, 1) < 5 else img.size[::-1]
+    p = plan(oriented, (spec.width, spec.height), spec.fit)
+    crop_w, crop_h = p.crop[2] - p.crop[0], p.crop[3] - p.crop[1]
+    k = min(crop_w / p.scaled[0], crop_h / p.scaled[1]) / 2
+    if k > 1:
+        img.draft(img.mode if img.mode in ("RGB", "L", "CMYK") else "RGB",
+                  (int(img.size[0] / k), int(img.size[1] / k)))

@@ -1,0 +1,81 @@
+"""The resizer program's contract with its Job: exit codes and termination messages,
+against the real S3 server."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from devcluster.processes import free_port
+
+pytestmark = pytest.mark.integration
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def run_resizer(cluster, tmp_path: Path, **env: str) -> tuple[int, str]:
+    """Run ``python -m resizer``; returns (exit code, termination message)."""
+    message = tmp_path / "termination-log"
+    full_env = {"PATH": os.environ["PATH"], "S3_ENDPOINT": cluster.s3.endpoint,
+                "S3_ACCESS_KEY": cluster.s3.access_key, "S3_SECRET_KEY": cluster.s3.secret_key,
+                "SOURCE_BUCKET": cluster.s3.bucket, "OUTPUT_KEY": f"thumbnails/program/{tmp_path.name}",
+                "TERMINATION_MESSAGE_PATH": str(message), **env}
+    proc = subprocess.run([sys.executable, "-m", "resizer"], env=full_env, capture_output=True, text=True,
+                          timeout=60)
+    return proc.returncode, message.read_text() if message.exists() else ""
+
+
+def put(cluster, key: str, data: bytes) -> None:
+    cluster.s3.client().put_object(cluster.s3.bucket, key, io.BytesIO(data), len(data))
+
+
+def test_success_exits_0_and_reports_the_output_as_json(cluster, tmp_path):
+    put(cluster, "program/photo.jpg", (DATA / "photos" / "grace_hopper.jpg").read_bytes())
+    code, message = run_resizer(cluster, tmp_path, SOURCE_KEY="program/photo.jpg", THUMBNAIL_WIDTH="80",
+                                THUMBNAIL_HEIGHT="60")
+    assert code == 0, message
+    result = json.loads(message)
+    assert result["key"] == f"thumbnails/program/{tmp_path.name}.jpg" and (result["width"], result["height"]) == (80, 60)
+    stored = cluster.s3.client().get_object(cluster.s3.bucket, result["key"]).read()
+    assert len(stored) == result["bytes"] and Image.open(io.BytesIO(stored)).size == (80, 60)
+
+
+@pytest.mark.parametrize("payload,env,reason", [
+    ((DATA / "cases" / "c15_jpeg_truncated.jpg").read_bytes(), {}, "TruncatedImage"),
+    (b"plain text", {}, "NotAnImage"),
+    ((DATA / "cases" / "c17_bomb_png_ihdr.png").read_bytes(), {}, "ImageTooLarge"),
+    ((DATA / "photos" / "coffee.png").read_bytes(), {"MAX_BYTES": "1000"}, "FileTooLarge"),
+])
+def test_a_bad_image_exits_65_with_a_short_reason(cluster, tmp_path, payload, env, reason):
+    put(cluster, f"program/{reason}", payload)
+    code, message = run_resizer(cluster, tmp_path, SOURCE_KEY=f"program/{reason}", **env)
+    assert code == 65
+    assert message.startswith(f"{reason}: ") and len(message) < 400 and "\n" not in message
+
+
+def test_a_missing_source_is_permanent(cluster, tmp_path):
+    code, message = run_resizer(cluster, tmp_path, SOURCE_KEY="program/never-uploaded.jpg")
+    assert code == 65 and message.startswith("SourceNotFound: ")
+
+
+def test_an_unreachable_store_exits_75_so_the_job_retries(cluster, tmp_path):
+    code, message = run_resizer(cluster, tmp_path, SOURCE_KEY="program/photo.jpg",
+                                S3_ENDPOINT=f"127.0.0.1:{free_port()}")
+    assert code == 75 and message.startswith("StoreUnavailable: ")
+
+
+def test_unusable_settings_exit_78(cluster, tmp_path):
+    code, message = run_resizer(cluster, tmp_path, SOURCE_KEY="program/photo.jpg", THUMBNAIL_FIT="stretch")
+    assert code == 78 and message.startswith("InvalidConfiguration: ") and "THUMBNAIL_FIT" in message
+
+
+def test_accept_truncated_renders_the_part_that_arrived(cluster, tmp_path):
+    put(cluster, "program/truncated.jpg", (DATA / "cases" / "c15_jpeg_truncated.jpg").read_bytes())
+    code, message = run_resizer(cluster, tmp_path, SOURCE_KEY="program/truncated.jpg", ACCEPT_TRUNCATED="true")
+    assert code == 0, message
