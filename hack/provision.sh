@@ -63,7 +63,7 @@ build_kubernetes() {
   major=${ver#v}; major=${major%%.*}
   minor=${ver#v*.}; minor=${minor%%.*}
   tmp=$scratch/kubernetes
-  log "kubernetes $ver: kube-apiserver, kube-controller-manager, kubectl (cold: ~20-30 min on 2 cores)"
+  log "kubernetes $ver: kube-apiserver, kube-controller-manager, kubectl (cold: about 5 min on 2 cores, once)"
   wrapper_module "$tmp" k8s.io/kubernetes "$ver" "v0.${ver#v1.}"
   local ld="-s -w" key val
   for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from dataclasses import dataclass
 from typing import BinaryIO, Iterable
@@ -30,6 +31,7 @@ class Upload:
 
     file: BinaryIO
     size: int
+    sha256: str
     format: str
     media_type: str
     extension: str
@@ -37,22 +39,24 @@ class Upload:
     height: int
 
 
-def spool(chunks: Iterable[bytes], max_bytes: int, memory_bytes: int) -> tuple[BinaryIO, int]:
+def spool(chunks: Iterable[bytes], max_bytes: int, memory_bytes: int) -> tuple[BinaryIO, int, str]:
     """Copy ``chunks`` into a temporary file (memory up to ``memory_bytes``, then disk).
 
     Raises :class:`TooLarge` as soon as more than ``max_bytes`` arrive; the rest
-    is not read. Returns (the rewound file, its size in bytes).
+    is not read. Returns (the rewound file, its size in bytes, its SHA-256 hex digest).
     """
     out = tempfile.SpooledTemporaryFile(max_size=memory_bytes)
+    digest = hashlib.sha256()
     size = 0
     for chunk in chunks:
         size += len(chunk)
         if size > max_bytes:
             out.close()
             raise TooLarge(f"the upload is over the limit of {max_bytes} bytes")
+        digest.update(chunk)
         out.write(chunk)
     out.seek(0)
-    return out, size
+    return out, size, digest.hexdigest()
 
 
 def read_chunks(stream: BinaryIO) -> Iterable[bytes]:
@@ -61,7 +65,7 @@ def read_chunks(stream: BinaryIO) -> Iterable[bytes]:
         yield chunk
 
 
-def inspect(file: BinaryIO, size: int, max_pixels: int) -> Upload:
+def inspect(file: BinaryIO, size: int, sha256: str, max_pixels: int) -> Upload:
     """Identify the image from its bytes and check its declared size; decodes no pixels.
 
     Raises :class:`resizer.errors.ImageRejected` (see ``open_image``).
@@ -72,7 +76,7 @@ def inspect(file: BinaryIO, size: int, max_pixels: int) -> Upload:
     del img  # not close(): that would close the caller's file
     file.seek(0)
     media_type, ext = MEDIA_TYPES.get(fmt, ("application/octet-stream", "bin"))
-    return Upload(file, size, fmt, media_type, ext, width, height)
+    return Upload(file, size, sha256, fmt, media_type, ext, width, height)
 
 
 __all__ = ["ImageRejected", "TooLarge", "Upload", "inspect", "read_chunks", "spool"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import secrets
+import time
 
 import falcon
 
@@ -14,7 +16,7 @@ from .intake import ImageRejected, TooLarge, Upload, inspect, read_chunks, spool
 from .problems import Problem
 from .settings import UploaderSettings
 from .store import ObjectNotFound, Store, StoreUnavailable
-from .thumbnailjobs import AlreadyExists, ClusterUnavailable, ThumbnailJobs
+from .thumbnailjobs import AlreadyExists, ClusterUnavailable, ContinueExpired, ThumbnailJobs
 from .views import job_view, public_status
 
 log = logging.getLogger("uploader")
@@ -32,10 +34,32 @@ _REJECTED = {
 }
 
 
-def new_job_id() -> str:
-    """A fresh job ID (the ThumbnailJob's name): ``tj-`` and 16 random base-32 characters."""
-    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
-    return "tj-" + "".join(secrets.choice(alphabet) for _ in range(16))
+_B32 = "0123456789abcdefghijklmnopqrstuv"  # base32hex: sorts like the numbers it encodes
+LABEL_IDEMPOTENCY = f"{api.GROUP}/idempotency-key"
+ANNOTATION_SHA256 = f"{api.GROUP}/source-sha256"
+_STATUS_SELECTORS = {
+    "succeeded": f"status.phase={api.PHASE_SUCCEEDED}",
+    "failed": f"status.phase={api.PHASE_FAILED}",
+    "processing": f"status.phase!={api.PHASE_SUCCEEDED},status.phase!={api.PHASE_FAILED}",
+}
+
+
+def new_job_id(now_ms: int | None = None) -> str:
+    """A fresh job ID (the ThumbnailJob's name): ``tj-`` + 9 time characters + 7 random ones.
+
+    The time part is (2**45 - milliseconds since the epoch) in base32hex, so IDs
+    sort newest first: the API server lists objects in name order, which makes
+    ``GET /v1/jobs`` newest first with the API server's own pagination.
+    """
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    n = 2**45 - ms
+    stamp = "".join(_B32[(n >> (5 * i)) & 31] for i in reversed(range(9)))
+    return "tj-" + stamp + "".join(secrets.choice(_B32) for _ in range(7))
+
+
+def idempotency_label(key: str) -> str:
+    """The label value that marks a job created with Idempotency-Key ``key`` (a hash: keys are free text)."""
+    return hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
 def unavailable(what: str, error: Exception) -> Problem:
@@ -52,7 +76,23 @@ class JobsResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         options = self._options(req)
+        key_header = req.get_header("Idempotency-Key")
+        if key_header is not None and not 1 <= len(key_header) <= 255:
+            raise Problem(falcon.HTTP_400, "invalid-idempotency-key", "Invalid Idempotency-Key",
+                          "the Idempotency-Key header must be 1 to 255 characters")
         upload = self._receive(req)
+        if key_header is not None:
+            previous = self._previous(idempotency_label(key_header))
+            if previous is not None:
+                upload.file.close()
+                if previous["metadata"].get("annotations", {}).get(ANNOTATION_SHA256) != upload.sha256:
+                    raise Problem(falcon.HTTP_422, "idempotency-key-reused", "Idempotency-Key reused",
+                                  "this Idempotency-Key was already used for a different upload")
+                resp.status = falcon.HTTP_202
+                resp.location = f"/v1/jobs/{previous['metadata']['name']}"
+                resp.set_header("Idempotent-Replayed", "true")
+                resp.media = job_view(previous)
+                return
         job_id = new_job_id()
         key = f"{self.settings.source_prefix}/{self.jobs.namespace}/{job_id}.{upload.extension}"
         try:
@@ -61,9 +101,12 @@ class JobsResource:
             raise unavailable("object-store", e) from e
         finally:
             upload.file.close()
+        labels = {"app.kubernetes.io/created-by": "thumbnailer-uploader"}
+        if key_header is not None:
+            labels[LABEL_IDEMPOTENCY] = idempotency_label(key_header)
         manifest = {
             "apiVersion": api.API_VERSION, "kind": api.KIND,
-            "metadata": {"name": job_id, "labels": {"app.kubernetes.io/created-by": "thumbnailer-uploader"}},
+            "metadata": {"name": job_id, "labels": labels, "annotations": {ANNOTATION_SHA256: upload.sha256}},
             "spec": {"source": {"bucket": self.store.bucket, "key": key}, **options},
         }
         try:
@@ -78,11 +121,27 @@ class JobsResource:
         resp.media = job_view(tj)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        limit = req.get_param_as_int("limit", min_value=1, max_value=500, default=100)
+        status = req.get_param("status")
+        if status is not None and status not in _STATUS_SELECTORS:
+            raise Problem(falcon.HTTP_400, "invalid-parameter", "Invalid parameter",
+                          f"status must be one of {', '.join(_STATUS_SELECTORS)}", parameter="status")
         try:
-            items = self.jobs.list()
+            items, token = self.jobs.page(limit, req.get_param("continue") or "",
+                                          _STATUS_SELECTORS.get(status or "", ""))
+        except ContinueExpired as e:
+            raise Problem(falcon.HTTP_410, "continue-expired", "Continue token expired",
+                          "the listing changed too much since this token was issued; start again without it") from e
         except ClusterUnavailable as e:
             raise unavailable("kubernetes-api", e) from e
-        resp.media = {"items": [job_view(tj) for tj in items]}
+        resp.media = {"items": [job_view(tj) for tj in items], "continue": token}
+
+    def _previous(self, label: str) -> dict | None:
+        try:
+            items, _ = self.jobs.page(1, label_selector=f"{LABEL_IDEMPOTENCY}={label}")
+        except ClusterUnavailable as e:
+            raise unavailable("kubernetes-api", e) from e
+        return items[0] if items else None
 
     def _options(self, req: falcon.Request) -> dict:
         """Thumbnail options from the query string: width, height, fit, format."""
@@ -117,13 +176,13 @@ class JobsResource:
                           "send the upload with a Content-Length header (chunked uploads are not accepted)")
         try:
             if (req.content_type or "").startswith("multipart/form-data"):
-                file, size = self._multipart(req)
+                file, size, sha256 = self._multipart(req)
             else:
-                file, size = spool(read_chunks(req.bounded_stream), limit, self.settings.spool_memory_bytes)
+                file, size, sha256 = spool(read_chunks(req.bounded_stream), limit, self.settings.spool_memory_bytes)
         except TooLarge as e:
             raise Problem(falcon.HTTP_413, "payload-too-large", "Upload too large", str(e), limit=limit) from e
         try:
-            return inspect(file, size, self.settings.max_pixels)
+            return inspect(file, size, sha256, self.settings.max_pixels)
         except ImageRejected as e:
             file.close()
             status, slug = _REJECTED.get(e.reason, (falcon.HTTP_415, "unsupported-media-type"))
@@ -154,6 +213,14 @@ class JobResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
         resp.media = job_view(find_job(self.jobs, job_id))
 
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
+        find_job(self.jobs, job_id)
+        try:
+            self.jobs.delete(job_id)
+        except ClusterUnavailable as e:
+            raise unavailable("kubernetes-api", e) from e
+        resp.status = falcon.HTTP_204
+
 
 class ThumbnailResource:
     """``GET /v1/jobs/{job_id}/thumbnail``: the thumbnail bytes once the job succeeded."""
@@ -173,14 +240,22 @@ class ThumbnailResource:
                           f"job {job_id} failed: {st.get('message')}", reason=st.get("reason"),
                           status_of_job=state)
         out = st.get("output") or {}
+        bucket, key = out.get("bucket", ""), out.get("key", "")
         try:
-            stream, length, content_type = self.store.open(out.get("bucket", ""), out.get("key", ""))
+            etag = f'"{self.store.etag(bucket, key).strip(chr(34))}"'
+            resp.etag = etag
+            resp.cache_control = ["private", "max-age=60"]  # confidential images: no shared caches
+            if etag in [t.strip() for t in (req.get_header("If-None-Match") or "").split(",")]:
+                resp.status = falcon.HTTP_304
+                return
+            stream, length, content_type = self.store.open(bucket, key)
         except ObjectNotFound as e:
             raise Problem(falcon.HTTP_404, "thumbnail-missing", "Thumbnail missing",
                           f"the thumbnail of job {job_id} is no longer in the store") from e
         except StoreUnavailable as e:
             raise unavailable("object-store", e) from e
         resp.content_type = out.get("contentType") or content_type
+        resp.set_header("Content-Disposition", f'inline; filename="{job_id}.{key.rsplit(".", 1)[-1]}"')
         resp.set_stream(stream, length)
 
 

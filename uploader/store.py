@@ -39,6 +39,17 @@ class Store:
         except (S3Error, urllib3.exceptions.HTTPError, OSError) as e:
             raise StoreUnavailable(f"cannot write to the store: {e}") from e
 
+    def etag(self, bucket: str, key: str) -> str:
+        """The object's ETag (unquoted); raises :class:`ObjectNotFound` or :class:`StoreUnavailable`."""
+        try:
+            return self._client.stat_object(bucket, key).etag or ""
+        except S3Error as e:
+            if e.code in ("NoSuchKey", "NoSuchBucket", "NoSuchObject"):
+                raise ObjectNotFound(f"s3://{bucket}/{key}") from e
+            raise StoreUnavailable(f"cannot read from the store: {e.code}") from e
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            raise StoreUnavailable(f"cannot read from the store: {e}") from e
+
     def open(self, bucket: str, key: str):
         """Stream ``bucket/key``: returns (urllib3 response, size in bytes, content type).
 

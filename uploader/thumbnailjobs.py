@@ -17,6 +17,10 @@ class AlreadyExists(Exception):
     """A ThumbnailJob with that name exists."""
 
 
+class ContinueExpired(Exception):
+    """A list continue token is too old (the API server compacted past it)."""
+
+
 def load_api_client() -> client.ApiClient:
     """An API client from the in-cluster service account, else ``$KUBECONFIG`` / ``~/.kube/config``."""
     try:
@@ -37,6 +41,8 @@ class ThumbnailJobs:
         self._version = client.VersionApi(api_client)
 
     def _call(self, fn, *args, **kwargs):
+        """Call the API; 404 -> None, 409 -> AlreadyExists, 410 -> ContinueExpired,
+        anything else that is not a client error -> ClusterUnavailable."""
         try:
             return fn(*args, **kwargs)
         except ApiException as e:
@@ -44,29 +50,42 @@ class ThumbnailJobs:
                 raise AlreadyExists(str(e.reason)) from e
             if e.status == 404:
                 return None
-            if e.status and e.status < 500 and e.status != 429:
-                raise
-            raise ClusterUnavailable(f"API server error {e.status}: {e.reason}") from e
+            if e.status == 410:
+                raise ContinueExpired(str(e.reason)) from e
+            raise ClusterUnavailable(f"API server answered {e.status} {e.reason}") from e
         except (urllib3.exceptions.HTTPError, OSError) as e:
             raise ClusterUnavailable(f"API server unreachable: {e}") from e
 
     def create(self, manifest: dict) -> dict:
-        """Create a ThumbnailJob; raises :class:`AlreadyExists` or :class:`ClusterUnavailable`."""
-        return self._call(self._custom.create_namespaced_custom_object, api.GROUP, api.VERSION,
-                          self.namespace, api.PLURAL, manifest)
+        """Create a ThumbnailJob; raises :class:`AlreadyExists` or :class:`ClusterUnavailable`
+        (also when the namespace is missing or the uploader may not create ThumbnailJobs)."""
+        created = self._call(self._custom.create_namespaced_custom_object, api.GROUP, api.VERSION,
+                             self.namespace, api.PLURAL, manifest)
+        if created is None:
+            raise ClusterUnavailable(f"namespace {self.namespace!r} or the ThumbnailJob API does not exist")
+        return created
 
     def get(self, name: str) -> dict | None:
         """The ThumbnailJob ``name``, or None."""
         return self._call(self._custom.get_namespaced_custom_object, api.GROUP, api.VERSION,
                           self.namespace, api.PLURAL, name)
 
-    def list(self) -> list[dict]:
-        """Every ThumbnailJob in the namespace, newest first."""
-        out = self._call(self._custom.list_namespaced_custom_object, api.GROUP, api.VERSION,
-                         self.namespace, api.PLURAL) or {}
-        items = out.get("items", [])
-        return sorted(items, key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"]),
-                      reverse=True)
+    def delete(self, name: str) -> bool:
+        """Delete the ThumbnailJob ``name``; False if it did not exist."""
+        return self._call(self._custom.delete_namespaced_custom_object, api.GROUP, api.VERSION,
+                          self.namespace, api.PLURAL, name) is not None
+
+    def page(self, limit: int, continue_token: str = "", field_selector: str = "",
+             label_selector: str = "") -> tuple[list[dict], str | None]:
+        """One page of ThumbnailJobs in name order (the API server's order) and the
+        API server's continue token for the next page (None on the last page).
+
+        Raises :class:`ContinueExpired` when the token is too old (HTTP 410 from the API server).
+        """
+        out = self._call(self._custom.list_namespaced_custom_object, api.GROUP, api.VERSION, self.namespace,
+                         api.PLURAL, limit=limit, _continue=continue_token or None,
+                         field_selector=field_selector or None, label_selector=label_selector or None) or {}
+        return out.get("items", []), (out.get("metadata") or {}).get("continue") or None
 
     def check(self) -> None:
         """Raise :class:`ClusterUnavailable` unless the API server answers and serves ThumbnailJobs."""

@@ -57,6 +57,18 @@ class FakeJobs:
     def get(self, name):
         return self.items.get(name)
 
+    def delete(self, name):
+        return self.items.pop(name, None) is not None
+
+    def page(self, limit, continue_token="", field_selector="", label_selector=""):
+        items = sorted(self.items.values(), key=lambda o: o["metadata"]["name"])
+        if label_selector:
+            k, v = label_selector.split("=")
+            items = [o for o in items if o["metadata"].get("labels", {}).get(k) == v]
+        start = int(continue_token or 0)
+        rest = items[start:start + limit]
+        return rest, str(start + limit) if start + limit < len(items) else None
+
     def check(self):
         if self.fail:
             raise ClusterUnavailable("API server unreachable")
@@ -153,3 +165,47 @@ def test_readyz_names_the_dependency_that_is_down():
     assert r.status_code == 503
     assert r.json["checks"]["object_store"] != "ok" and r.json["checks"]["kubernetes_api"] == "ok"
     assert make_client()[0].simulate_get("/readyz").status_code == 200
+
+
+def test_job_ids_sort_newest_first():
+    from uploader.resources import new_job_id
+
+    older, newer = new_job_id(1_700_000_000_000), new_job_id(1_700_000_000_001)
+    assert newer < older and len(newer) == 19 and newer.startswith("tj-")
+
+
+def test_idempotency_key_replays_the_same_job_and_refuses_a_different_body():
+    c, store, jobs = make_client()
+    headers = {"Idempotency-Key": "retry-me-42", "Content-Length": str(len(png_bytes()))}
+    first = c.simulate_post("/v1/jobs", body=png_bytes(), headers=headers)
+    again = c.simulate_post("/v1/jobs", body=png_bytes(), headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert again.json["id"] == first.json["id"] and again.headers["Idempotent-Replayed"] == "true"
+    assert len(jobs.items) == 1 and len(store.objects) == 1
+    other = png_bytes((8, 8))
+    clash = c.simulate_post("/v1/jobs", body=other, headers={"Idempotency-Key": "retry-me-42",
+                                                             "Content-Length": str(len(other))})
+    assert clash.status_code == 422 and len(jobs.items) == 1
+
+
+def test_list_pages_with_an_opaque_continue_token():
+    c, _, jobs = make_client()
+    for _ in range(5):
+        assert c.simulate_post("/v1/jobs", body=png_bytes()).status_code == 202
+    seen, token = [], None
+    while True:
+        page = c.simulate_get("/v1/jobs", params={"limit": "2", **({"continue": token} if token else {})}).json
+        seen += [i["id"] for i in page["items"]]
+        token = page["continue"]
+        if token is None:
+            break
+    assert sorted(seen) == sorted(jobs.items) and len(seen) == 5
+    assert c.simulate_get("/v1/jobs", params={"status": "weird"}).status_code == 400
+    assert c.simulate_get("/v1/jobs", params={"limit": "0"}).status_code == 400
+
+
+def test_delete_removes_the_job_and_unknown_ids_are_404():
+    c, _, jobs = make_client()
+    job_id = c.simulate_post("/v1/jobs", body=png_bytes()).json["id"]
+    assert c.simulate_delete(f"/v1/jobs/{job_id}").status_code == 204 and jobs.items == {}
+    assert c.simulate_delete(f"/v1/jobs/{job_id}").status_code == 404

@@ -1,0 +1,157 @@
+"""The upload API's contract against the real uploader, S3 server and API server:
+no loss, no orphans, idempotency, pagination, caching headers, deletion."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import requests
+from kubernetes import client
+
+from devcluster.components import start_uploader
+from devcluster.processes import free_port
+from thumbnailer import api
+
+pytestmark = pytest.mark.integration
+PHOTO = Path(__file__).resolve().parents[1] / "data" / "photos" / "grace_hopper.jpg"
+
+
+def sources_in(cluster, namespace: str) -> list[str]:
+    return [o.object_name for o in cluster.s3.client().list_objects(cluster.s3.bucket, f"uploads/{namespace}/",
+                                                                     recursive=True)]
+
+
+def thumbnailjobs_in(cluster, namespace: str) -> list[str]:
+    return cluster.kubectl("get", api.PLURAL, "-n", namespace, "-o", "name").stdout.split()
+
+
+def test_store_down_means_503_with_retry_after_and_no_thumbnailjob(cluster, uploader, tmp_path):
+    broken = start_uploader(cluster, tmp_path, namespace=uploader.namespace, S3_ENDPOINT=f"127.0.0.1:{free_port()}")
+    try:
+        before = thumbnailjobs_in(cluster, uploader.namespace)
+        with open(PHOTO, "rb") as f:
+            resp = requests.post(f"{broken.url}/v1/jobs", files={"image": f}, timeout=30)
+        assert resp.status_code == 503 and int(resp.headers["Retry-After"]) > 0
+        assert resp.headers["Content-Type"] == "application/problem+json"
+        assert thumbnailjobs_in(cluster, uploader.namespace) == before
+        ready = requests.get(f"{broken.url}/readyz", timeout=30)
+        assert ready.status_code == 503 and ready.json()["checks"]["kubernetes_api"] == "ok"
+        assert ready.json()["checks"]["object_store"] != "ok"
+    finally:
+        broken.process.stop()
+
+
+def test_api_server_refusal_means_503_and_the_source_is_removed(cluster, api_client, namespace, tmp_path):
+    # An uploader whose ServiceAccount may read ThumbnailJobs but not create them.
+    core, rbac = client.CoreV1Api(api_client), client.RbacAuthorizationV1Api(api_client)
+    core.create_namespaced_service_account(namespace, {"metadata": {"name": "reader"}})
+    rbac.create_namespaced_role(namespace, {"metadata": {"name": "reader"}, "rules": [
+        {"apiGroups": [api.GROUP], "resources": [api.PLURAL], "verbs": ["get", "list"]}]})
+    rbac.create_namespaced_role_binding(namespace, {"metadata": {"name": "reader"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+        "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}]})
+    token = core.create_namespaced_service_account_token("reader", namespace, {"spec": {}}).status.token
+    kubeconfig = cluster.token_kubeconfig(tmp_path / "reader.kubeconfig", token)
+    up = start_uploader(cluster, tmp_path, namespace=namespace, KUBECONFIG=str(kubeconfig))
+    try:
+        with open(PHOTO, "rb") as f:
+            resp = requests.post(f"{up.url}/v1/jobs", files={"image": f}, timeout=30)
+        assert resp.status_code == 503 and "403" in resp.json()["detail"]
+        assert sources_in(cluster, namespace) == []  # the stored source was removed
+        assert thumbnailjobs_in(cluster, namespace) == []
+    finally:
+        up.process.stop()
+
+
+def test_retry_with_the_same_idempotency_key_returns_the_same_job(cluster, uploader):
+    def post():
+        with open(PHOTO, "rb") as f:
+            return requests.post(f"{uploader.url}/v1/jobs", data=f.read(), timeout=30,
+                                 headers={"Idempotency-Key": "upload-7f3a", "Content-Type": "image/jpeg"})
+
+    first, second = post(), post()
+    assert first.status_code == second.status_code == 202
+    assert first.json()["id"] == second.json()["id"] and second.headers["Idempotent-Replayed"] == "true"
+    labelled = cluster.kubectl("get", api.PLURAL, "-n", uploader.namespace, "-l",
+                               f"{api.GROUP}/idempotency-key", "-o", "name").stdout.split()
+    assert labelled == [f"thumbnailjob.thumbnailer.dev/{first.json()['id']}"]
+
+
+def test_listing_pages_newest_first_and_filters_by_status(uploader):
+    ids = [uploader.post_image(PHOTO).json()["id"] for _ in range(3)]
+    for job_id in ids:
+        uploader.wait_done(job_id)
+    seen, token = [], None
+    while True:
+        params = {"limit": 2, **({"continue": token} if token else {})}
+        page = requests.get(f"{uploader.url}/v1/jobs", params=params, timeout=10).json()
+        assert len(page["items"]) <= 2
+        seen += [i["id"] for i in page["items"]]
+        token = page["continue"]
+        if not token:
+            break
+    uploaded = [i for i in seen if i.startswith("tj-")]
+    assert uploaded.index(ids[2]) < uploaded.index(ids[1]) < uploaded.index(ids[0])  # newest first
+    assert len(seen) == len(set(seen))
+    done = requests.get(f"{uploader.url}/v1/jobs", params={"status": "succeeded", "limit": 500}, timeout=10).json()
+    assert set(ids) <= {i["id"] for i in done["items"]} and all(i["status"] == "succeeded" for i in done["items"])
+    failed = requests.get(f"{uploader.url}/v1/jobs", params={"status": "failed", "limit": 500}, timeout=10).json()
+    assert not set(ids) & {i["id"] for i in failed["items"]}
+    expired = requests.get(f"{uploader.url}/v1/jobs", params={"continue": "bm90LWEtdG9rZW4="}, timeout=10)
+    assert expired.status_code in (400, 410, 503) and expired.headers["Content-Type"] == "application/problem+json"
+
+
+def test_thumbnail_has_etag_cache_control_and_a_filename(uploader):
+    job_id = uploader.post_image(PHOTO).json()["id"]
+    uploader.wait_done(job_id)
+    url = f"{uploader.url}/v1/jobs/{job_id}/thumbnail"
+    first = requests.get(url, timeout=10)
+    assert first.status_code == 200 and first.headers["ETag"].startswith('"')
+    assert "private" in first.headers["Cache-Control"]
+    assert first.headers["Content-Disposition"] == f'inline; filename="{job_id}.jpg"'
+    again = requests.get(url, headers={"If-None-Match": first.headers["ETag"]}, timeout=10)
+    assert again.status_code == 304 and again.content == b""
+    changed = requests.get(url, headers={"If-None-Match": '"something-else"'}, timeout=10)
+    assert changed.status_code == 200 and changed.content == first.content
+
+
+def test_delete_removes_the_thumbnailjob_and_its_job(cluster, uploader):
+    job_id = uploader.post_image(PHOTO).json()["id"]
+    uploader.wait_done(job_id)
+    assert requests.delete(f"{uploader.url}/v1/jobs/{job_id}", timeout=10).status_code == 204
+    assert requests.get(f"{uploader.url}/v1/jobs/{job_id}", timeout=10).status_code == 404
+    cluster.kubectl("wait", "--for=delete", "-n", uploader.namespace, f"job/{job_id}-g1", "--timeout=60s")
+
+
+def test_chunked_upload_is_refused_with_411_not_lost(uploader):
+    url = urlparse(uploader.url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    conn.putrequest("POST", "/v1/jobs")
+    conn.putheader("Content-Type", "image/jpeg")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    data = PHOTO.read_bytes()
+    conn.send(b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data))
+    resp = conn.getresponse()
+    assert resp.status == 411
+    assert json.loads(resp.read())["type"].endswith("length-required")
+
+
+def test_oversized_upload_is_413_from_content_length_without_reading_it(cluster, uploader, tmp_path):
+    small = start_uploader(cluster, tmp_path, namespace=uploader.namespace, MAX_UPLOAD_BYTES="10000")
+    try:
+        url = urlparse(small.url)
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+        conn.putrequest("POST", "/v1/jobs")
+        conn.putheader("Content-Type", "image/jpeg")
+        conn.putheader("Content-Length", str(50 * 1024 * 1024))
+        conn.endheaders()
+        conn.send(b"\xff\xd8" + b"\0" * 1000)  # the rest never comes: the answer must not wait for it
+        resp = conn.getresponse()
+        assert resp.status == 413 and json.loads(resp.read())["limit"] == 10000
+    finally:
+        small.process.stop()
