@@ -77,8 +77,8 @@ def start_uploader(cluster: LocalCluster, log_dir: Path, port: int = 0, namespac
         raise StartupError(f"port {port} is already in use; stop whatever listens there (or `make down`)")
     env = _env(cluster, {"UPLOADER_NAMESPACE": namespace, **settings})
     proc = ManagedProcess("uploader", [
-        sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-        "--worker-class", "gthread", "--threads", "4", "--timeout", "120", "--graceful-timeout", "10",
+        sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+        "--worker-class", "gthread", "--threads", "8", "--timeout", "120", "--graceful-timeout", "10",
         "--no-control-socket",
         "uploader.app:create_app()",
     ], log_dir / "uploader.log", env=env, cwd=log_dir)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
 import falcon
 
+from .observability import MetricsResource, RequestContext, configure_logging
+from .openapi import OpenAPIResource, add_docs_routes, build_spec
 from .problems import serialize_error
 from .resources import HealthResource, JobResource, JobsResource, ReadyResource, ThumbnailResource
 from .settings import UploaderSettings
@@ -16,16 +16,23 @@ from .thumbnailjobs import ThumbnailJobs, load_api_client
 def create_app(settings: UploaderSettings | None = None, store: Store | None = None,
                jobs: ThumbnailJobs | None = None) -> falcon.App:
     """Wire the resources to their collaborators (built from ``settings`` unless given)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s uploader %(levelname)s %(message)s")
+    configure_logging()
     settings = settings or UploaderSettings()
     store = store or Store(settings)
     jobs = jobs or ThumbnailJobs(load_api_client(), settings.namespace)
-    app = falcon.App()
+    app = falcon.App(middleware=[RequestContext()])
     app.req_options.strip_url_path_trailing_slash = True
     app.set_error_serializer(serialize_error)
-    app.add_route("/v1/jobs", JobsResource(settings, store, jobs))
-    app.add_route("/v1/jobs/{job_id}", JobResource(jobs))
-    app.add_route("/v1/jobs/{job_id}/thumbnail", ThumbnailResource(store, jobs))
-    app.add_route("/healthz", HealthResource())
-    app.add_route("/readyz", ReadyResource(store, jobs))
+    routes = [
+        ("/v1/jobs", JobsResource(settings, store, jobs)),
+        ("/v1/jobs/{job_id}", JobResource(jobs)),
+        ("/v1/jobs/{job_id}/thumbnail", ThumbnailResource(store, jobs)),
+        ("/healthz", HealthResource()),
+        ("/readyz", ReadyResource(store, jobs)),
+    ]
+    for path, resource in routes:
+        app.add_route(path, resource)
+    app.add_route("/metrics", MetricsResource())
+    app.add_route("/openapi.json", OpenAPIResource(build_spec(routes)))
+    add_docs_routes(app)
     return app

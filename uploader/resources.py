@@ -13,6 +13,7 @@ import falcon
 from thumbnailer import api
 
 from .intake import ImageRejected, TooLarge, Upload, inspect, read_chunks, spool
+from .observability import DEPENDENCY_ERRORS, UPLOAD_BYTES
 from .problems import Problem
 from .settings import UploaderSettings
 from .store import ObjectNotFound, Store, StoreUnavailable
@@ -63,7 +64,8 @@ def idempotency_label(key: str) -> str:
 
 
 def unavailable(what: str, error: Exception) -> Problem:
-    """503 with Retry-After, naming the dependency that failed."""
+    """503 with Retry-After, naming the dependency that failed (and counting it in the metrics)."""
+    DEPENDENCY_ERRORS.labels(what).inc()
     return Problem(falcon.HTTP_503, f"{what}-unavailable", f"The {what.replace('-', ' ')} is unavailable",
                    str(error), retry_after=RETRY_AFTER_SECONDS)
 
@@ -75,6 +77,51 @@ class JobsResource:
         self.settings, self.store, self.jobs = settings, store, jobs
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Upload an image and start a thumbnail job.
+        ---
+        summary: Upload an image; a ThumbnailJob makes its thumbnail
+        description: >-
+          The image is sniffed from its bytes (never the file name or Content-Type), checked
+          (byte limit, declared pixel count), stored in the S3 bucket, and a ThumbnailJob is
+          created whose name is the job ID. Poll the Location, then fetch thumbnail_url.
+          Send a Content-Length (chunked uploads get 411). With an Idempotency-Key, a retry
+          returns the job the first request created.
+        tags: [jobs]
+        parameters:
+          - {name: width, in: query, schema: {type: integer, minimum: 1, maximum: 4096, default: 100}}
+          - {name: height, in: query, schema: {type: integer, minimum: 1, maximum: 4096, default: 100}}
+          - {name: fit, in: query, schema: {type: string, enum: [cover, contain, fill], default: cover}}
+          - {name: format, in: query, description: Output format; empty chooses from the source.,
+             schema: {type: string, enum: [png, jpeg, webp, gif]}}
+          - {name: Idempotency-Key, in: header, schema: {type: string, maxLength: 255}, example: upload-7f3a}
+        requestBody:
+          required: true
+          content:
+            multipart/form-data:
+              schema: {type: object, required: [image], properties: {image: {type: string, format: binary}}}
+            application/octet-stream:
+              schema: {type: string, format: binary}
+            image/*:
+              schema: {type: string, format: binary}
+        responses:
+          "202":
+            description: Accepted; the job is processing.
+            headers:
+              Location: {description: The job's URL., schema: {type: string}, example: /v1/jobs/tj-0ovqj2g1d4h5k7m}
+            content:
+              application/json:
+                schema: {$ref: "#/components/schemas/Job"}
+                example: {id: tj-0ovqj2g1d4h5k7m, status: processing, phase: Pending, reason: null, message: null,
+                          created_at: "2026-11-30T04:04:36Z", completed_at: null, thumbnail_url: null,
+                          source: {bucket: thumbnails, key: uploads/default/tj-0ovqj2g1d4h5k7m.jpg},
+                          size: {width: 100, height: 100}, fit: cover, format: null}
+          "400": {$ref: "#/components/responses/BadRequest"}
+          "411": {description: No Content-Length (chunked upload)., content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}}}}
+          "413": {description: Over the byte limit (decided from Content-Length or while streaming)., content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}}}}
+          "415": {description: Not an accepted image type (sniffed from the bytes)., content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}, example: {type: "https://thumbnailer.dev/problems/unsupported-media-type", title: Image not accepted, status: 415, detail: "the file is HTML, not an image", reason: NotAnImage}}}}
+          "422": {description: "The header declares more pixels than the limit (decompression bomb), or the Idempotency-Key was used for another upload.", content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}}}}
+          "503": {$ref: "#/components/responses/Unavailable"}
+        """
         options = self._options(req)
         key_header = req.get_header("Idempotency-Key")
         if key_header is not None and not 1 <= len(key_header) <= 255:
@@ -114,13 +161,34 @@ class JobsResource:
         except (ClusterUnavailable, AlreadyExists) as e:
             self._forget(key)
             raise unavailable("kubernetes-api", e) from e
+        UPLOAD_BYTES.observe(upload.size)
         log.info("accepted %s: %s %dx%d, %d bytes -> %s", job_id, upload.format, upload.width, upload.height,
-                 upload.size, key)
+                 upload.size, key, extra={"job_id": job_id})
         resp.status = falcon.HTTP_202
         resp.location = f"/v1/jobs/{job_id}"
         resp.media = job_view(tj)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """List jobs.
+        ---
+        summary: List jobs, newest first, a page at a time
+        description: >-
+          Jobs created through this API are listed newest first (their IDs sort that way);
+          ThumbnailJobs applied directly to the cluster appear in name order among them.
+          Pages come from the API server's own consistent list with its continue token.
+        tags: [jobs]
+        parameters:
+          - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 500, default: 100}}
+          - {name: continue, in: query, description: The continue token of the previous page., schema: {type: string}}
+          - {name: status, in: query, schema: {type: string, enum: [processing, succeeded, failed]}}
+        responses:
+          "200":
+            description: One page of jobs.
+            content: {application/json: {schema: {$ref: "#/components/schemas/JobList"}}}
+          "400": {$ref: "#/components/responses/BadRequest"}
+          "410": {description: The continue token expired; list again from the start., content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}}}}
+          "503": {$ref: "#/components/responses/Unavailable"}
+        """
         limit = req.get_param_as_int("limit", min_value=1, max_value=500, default=100)
         status = req.get_param("status")
         if status is not None and status not in _STATUS_SELECTORS:
@@ -211,9 +279,41 @@ class JobResource:
         self.jobs = jobs
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
+        """Read one job.
+        ---
+        summary: Read one job's status
+        tags: [jobs]
+        parameters:
+          - {name: job_id, in: path, required: true, schema: {type: string}, example: tj-0ovqj2g1d4h5k7m}
+        responses:
+          "200":
+            description: The job.
+            content:
+              application/json:
+                schema: {$ref: "#/components/schemas/Job"}
+                example: {id: tj-0ovqj2g1d4h5k7m, status: succeeded, phase: Succeeded, reason: ThumbnailReady,
+                          message: "100x100 image/jpeg, 4232 bytes", created_at: "2026-11-30T04:04:36Z",
+                          completed_at: "2026-11-30T04:04:37Z", thumbnail_url: /v1/jobs/tj-0ovqj2g1d4h5k7m/thumbnail,
+                          source: {bucket: thumbnails, key: uploads/default/tj-0ovqj2g1d4h5k7m.jpg},
+                          size: {width: 100, height: 100}, fit: cover, format: null,
+                          thumbnail: {width: 100, height: 100, content_type: image/jpeg, bytes: 4232}}
+          "404": {$ref: "#/components/responses/NotFound"}
+          "503": {$ref: "#/components/responses/Unavailable"}
+        """
         resp.media = job_view(find_job(self.jobs, job_id))
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
+        """Delete a job.
+        ---
+        summary: Delete a job (its ThumbnailJob; Kubernetes garbage-collects the Job and pods)
+        tags: [jobs]
+        parameters:
+          - {name: job_id, in: path, required: true, schema: {type: string}}
+        responses:
+          "204": {description: Deleted.}
+          "404": {$ref: "#/components/responses/NotFound"}
+          "503": {$ref: "#/components/responses/Unavailable"}
+        """
         find_job(self.jobs, job_id)
         try:
             self.jobs.delete(job_id)
@@ -229,6 +329,36 @@ class ThumbnailResource:
         self.store, self.jobs = store, jobs
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
+        """Fetch the thumbnail.
+        ---
+        summary: Fetch the thumbnail of a succeeded job
+        tags: [jobs]
+        parameters:
+          - {name: job_id, in: path, required: true, schema: {type: string}}
+          - {name: If-None-Match, in: header, schema: {type: string}, description: An ETag from an earlier answer.}
+        responses:
+          "200":
+            description: The thumbnail.
+            headers:
+              ETag: {schema: {type: string}}
+              Cache-Control: {schema: {type: string}, example: "private, max-age=60"}
+              Content-Disposition: {schema: {type: string}, example: 'inline; filename="tj-0ovqj2g1d4h5k7m.jpg"'}
+            content:
+              image/jpeg: {schema: {type: string, format: binary}}
+              image/png: {schema: {type: string, format: binary}}
+              image/gif: {schema: {type: string, format: binary}}
+              image/webp: {schema: {type: string, format: binary}}
+          "304": {description: Not modified (If-None-Match matched the ETag).}
+          "404": {$ref: "#/components/responses/NotFound"}
+          "409":
+            description: The job is still processing, or it failed (the problem carries its reason).
+            content:
+              application/problem+json:
+                schema: {$ref: "#/components/schemas/Problem"}
+                example: {type: "https://thumbnailer.dev/problems/job-failed", title: Job failed, status: 409,
+                          detail: "job tj-0ovqj2g1d4h5k7m failed: the image file is truncated", reason: TruncatedImage}
+          "503": {$ref: "#/components/responses/Unavailable"}
+        """
         tj = find_job(self.jobs, job_id)
         state = public_status(tj)
         st = tj.get("status") or {}
@@ -276,6 +406,13 @@ class HealthResource:
     """``GET /healthz``: the process is alive."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Liveness.
+        ---
+        summary: Liveness (the process answers)
+        tags: [health]
+        responses:
+          "200": {description: Alive., content: {application/json: {schema: {$ref: "#/components/schemas/Health"}, example: {status: ok}}}}
+        """
         resp.media = {"status": "ok"}
 
 
@@ -286,6 +423,14 @@ class ReadyResource:
         self.store, self.jobs = store, jobs
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Readiness.
+        ---
+        summary: Readiness (the object store and the API server both answer)
+        tags: [health]
+        responses:
+          "200": {description: Ready., content: {application/json: {schema: {$ref: "#/components/schemas/Health"}, example: {status: ready, checks: {object_store: ok, kubernetes_api: ok}}}}}
+          "503": {$ref: "#/components/responses/Unavailable"}
+        """
         checks = {}
         for name, check in (("object_store", self.store.check), ("kubernetes_api", self.jobs.check)):
             try:

@@ -160,7 +160,9 @@ def test_list_shows_every_job_newest_first(uploader):
     items = requests.get(f"{uploader.url}/v1/jobs", timeout=10).json()["items"]
     listed = [i["id"] for i in items]
     assert set(ids) <= set(listed)
-    created = [i["created_at"] for i in items]
+    # Uploaded jobs come newest first (GitOps-named ThumbnailJobs sit among them in name order).
+    created = [i["created_at"] for i in items if i["id"].startswith("tj-")]
     assert created == sorted(created, reverse=True)
+    assert listed.index(ids[1]) < listed.index(ids[0])
     assert all(set(i) >= {"id", "status", "reason", "message", "created_at", "completed_at", "thumbnail_url"}
                for i in items)

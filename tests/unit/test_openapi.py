@@ -1,0 +1,80 @@
+"""The OpenAPI document is valid, complete, and matches what the API sends."""
+
+from __future__ import annotations
+
+import falcon.testing
+import pytest
+from openapi_spec_validator import validate
+
+from test_uploader_api import FakeJobs, FakeStore, png_bytes
+from uploader.app import create_app
+from uploader.schemas import Job, JobList
+from uploader.settings import UploaderSettings
+from uploader.views import job_view
+
+
+@pytest.fixture(scope="module")
+def client():
+    return falcon.testing.TestClient(create_app(UploaderSettings(), store=FakeStore(), jobs=FakeJobs()))
+
+
+def test_document_is_valid_openapi_3(client):
+    doc = client.simulate_get("/openapi.json").json
+    validate(doc)
+    assert doc["openapi"].startswith("3.")
+
+
+def test_every_route_and_method_is_documented_with_responses(client):
+    doc = client.simulate_get("/openapi.json").json
+    expected = {("/v1/jobs", "post"), ("/v1/jobs", "get"), ("/v1/jobs/{job_id}", "get"),
+                ("/v1/jobs/{job_id}", "delete"), ("/v1/jobs/{job_id}/thumbnail", "get"),
+                ("/healthz", "get"), ("/readyz", "get")}
+    documented = {(path, m) for path, ops in doc["paths"].items() for m in ops}
+    assert documented == expected
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            assert op["summary"] and op["responses"], (path, method)
+            for param in op.get("parameters", []):
+                if param["in"] == "path":
+                    assert f"{{{param['name']}}}" in path
+
+
+def test_errors_are_documented_as_problem_details(client):
+    doc = client.simulate_get("/openapi.json").json
+    post = doc["paths"]["/v1/jobs"]["post"]["responses"]
+    assert {"202", "400", "411", "413", "415", "422", "503"} <= set(post)
+    assert post["415"]["content"]["application/problem+json"]["example"]["reason"] == "NotAnImage"
+    assert "Retry-After" in doc["components"]["responses"]["Unavailable"]["headers"]
+
+
+def test_the_views_the_api_sends_match_the_documented_schemas(client):
+    job_id = client.simulate_post("/v1/jobs", body=png_bytes()).json["id"]
+    Job.model_validate(client.simulate_get(f"/v1/jobs/{job_id}").json)
+    JobList.model_validate(client.simulate_get("/v1/jobs").json)
+    done = {"metadata": {"name": "tj-x", "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"source": {"key": "k"}, "size": {"width": 10, "height": 20}, "fit": "fill"},
+            "status": {"phase": "Succeeded", "reason": "ThumbnailReady", "completionTime": "2026-01-01T00:00:01Z",
+                       "output": {"width": 10, "height": 20, "contentType": "image/png", "bytes": 99}}}
+    Job.model_validate(job_view(done))
+
+
+def test_swagger_ui_is_served_without_any_external_asset(client):
+    page = client.simulate_get("/docs")
+    assert page.status_code == 200 and "swagger-ui" in page.text
+    assert "http://" not in page.text and "https://" not in page.text
+    for asset in ("/docs/static/swagger-ui-bundle.js", "/docs/static/swagger-ui.css", "/docs/static/init.js"):
+        assert client.simulate_get(asset).status_code == 200, asset
+
+
+def test_metrics_count_requests_by_route_and_code(client):
+    client.simulate_get("/v1/jobs/tj-missing")
+    text = client.simulate_get("/metrics").text
+    assert 'thumbnailer_http_requests_total{code="404",method="GET",route="/v1/jobs/{job_id}"}' in text
+    assert "thumbnailer_http_request_duration_seconds_bucket" in text
+
+
+def test_request_id_is_echoed_or_made(client):
+    given = client.simulate_get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert given.headers["X-Request-ID"] == "abc-123"
+    made = client.simulate_get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
+    assert made.headers["X-Request-ID"] != "bad id with spaces" and len(made.headers["X-Request-ID"]) == 32
