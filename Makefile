@@ -41,8 +41,9 @@ down:
 status:
 	$(PY) -m devcluster status
 
-bench: install
+bench: install binaries
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/upload.py
 
 e2e: install
 	$(VENV)/bin/pytest tests/e2e -m kind

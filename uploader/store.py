@@ -11,6 +11,9 @@ from minio.error import S3Error
 from .settings import UploaderSettings
 
 
+PART_SIZE = 8 * 1024 * 1024  # bytes per multipart part (S3's minimum is 5 MiB)
+
+
 class StoreUnavailable(Exception):
     """The S3 store could not be reached or failed (HTTP 503 with Retry-After)."""
 
@@ -33,9 +36,15 @@ class Store:
                              region=settings.s3_region, http_client=http)
 
     def put(self, key: str, data: BinaryIO, length: int, content_type: str) -> None:
-        """Upload ``length`` bytes from ``data`` to ``key``; raises :class:`StoreUnavailable`."""
+        """Upload ``length`` bytes from ``data`` to ``key``; raises :class:`StoreUnavailable`.
+
+        Large files go up as a multipart upload, one 8 MiB part at a time: the
+        minio client holds every part of a parallel upload in memory, so one
+        upload thread keeps a worker's memory bounded.
+        """
         try:
-            self._client.put_object(self.bucket, key, data, length, content_type=content_type)
+            self._client.put_object(self.bucket, key, data, length, content_type=content_type,
+                                    part_size=PART_SIZE, num_parallel_uploads=1)
         except (S3Error, urllib3.exceptions.HTTPError, OSError) as e:
             raise StoreUnavailable(f"cannot write to the store: {e}") from e
 
