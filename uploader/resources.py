@@ -116,10 +116,10 @@ class JobsResource:
                           source: {bucket: thumbnails, key: uploads/default/tj-0ovqj2g1d4h5k7m.jpg},
                           size: {width: 100, height: 100}, fit: cover, format: null}
           "400": {$ref: "#/components/responses/BadRequest"}
-          "411": {description: No Content-Length (chunked upload)., content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}}}}
-          "413": {description: Over the byte limit (decided from Content-Length or while streaming)., content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}}}}
+          "411": {description: No Content-Length (chunked upload)., content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}, example: {type: "https://thumbnailer.dev/problems/length-required", title: Length required, status: 411, detail: "send the upload with a Content-Length header (chunked uploads are not accepted)", instance: /v1/jobs}}}}
+          "413": {description: Over the byte limit (decided from Content-Length or while streaming)., content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}, example: {type: "https://thumbnailer.dev/problems/payload-too-large", title: Upload too large, status: 413, detail: "the upload is 62914560 bytes; the limit is 52428800 bytes", instance: /v1/jobs, limit: 52428800}}}}
           "415": {description: Not an accepted image type (sniffed from the bytes)., content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}, example: {type: "https://thumbnailer.dev/problems/unsupported-media-type", title: Image not accepted, status: 415, detail: "the file is HTML, not an image", reason: NotAnImage}}}}
-          "422": {description: "The header declares more pixels than the limit (decompression bomb), or the Idempotency-Key was used for another upload.", content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}}}}
+          "422": {description: "The header declares more pixels than the limit (decompression bomb), or the Idempotency-Key was used for another upload.", content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}, example: {type: "https://thumbnailer.dev/problems/image-too-large", title: Image not accepted, status: 422, detail: "the image declares 65535x65535 pixels (4294.8 megapixels), over the limit of 89.5 megapixels (decompression bomb protection)", instance: /v1/jobs, reason: ImageTooLarge}}}}
           "503": {$ref: "#/components/responses/Unavailable"}
         """
         options = self._options(req)
@@ -184,9 +184,16 @@ class JobsResource:
         responses:
           "200":
             description: One page of jobs.
-            content: {application/json: {schema: {$ref: "#/components/schemas/JobList"}}}
+            content:
+              application/json:
+                schema: {$ref: "#/components/schemas/JobList"}
+                example: {items: [{id: tj-0ovqj2g1d4h5k7m, status: processing, phase: Running, reason: Rendering,
+                                   message: the resizer is making the thumbnail, created_at: "2026-11-30T04:04:36Z",
+                                   completed_at: null, thumbnail_url: null, size: {width: 100, height: 100},
+                                   fit: cover, format: null}],
+                          continue: "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MTIzfQ"}
           "400": {$ref: "#/components/responses/BadRequest"}
-          "410": {description: The continue token expired; list again from the start., content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}}}}
+          "410": {description: The continue token expired; list again from the start., content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}, example: {type: "https://thumbnailer.dev/problems/continue-expired", title: Continue token expired, status: 410, instance: /v1/jobs}}}}
           "503": {$ref: "#/components/responses/Unavailable"}
         """
         limit = req.get_param_as_int("limit", min_value=1, max_value=500, default=100)
@@ -310,7 +317,7 @@ class JobResource:
         parameters:
           - {name: job_id, in: path, required: true, schema: {type: string}}
         responses:
-          "204": {description: Deleted.}
+          "204": {description: "Deleted (no body)."}
           "404": {$ref: "#/components/responses/NotFound"}
           "503": {$ref: "#/components/responses/Unavailable"}
         """

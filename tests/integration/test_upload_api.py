@@ -12,8 +12,8 @@ import pytest
 import requests
 from kubernetes import client
 
-from devcluster.components import start_uploader
-from devcluster.processes import free_port
+from devcluster.components import install_crd, start_uploader
+from devcluster.stack import LocalCluster
 from thumbnailer import api
 
 pytestmark = pytest.mark.integration
@@ -29,23 +29,48 @@ def thumbnailjobs_in(cluster, namespace: str) -> list[str]:
     return cluster.kubectl("get", api.PLURAL, "-n", namespace, "-o", "name").stdout.split()
 
 
-def test_store_down_means_503_with_retry_after_and_no_thumbnailjob(cluster, uploader, tmp_path):
-    broken = start_uploader(cluster, tmp_path, namespace=uploader.namespace, S3_ENDPOINT=f"127.0.0.1:{free_port()}")
+@pytest.fixture(scope="module")
+def private_stack(binaries, tmp_path_factory):
+    """A cluster and an uploader of this module's own, whose servers the tests stop and start."""
+    own = LocalCluster(tmp_path_factory.mktemp("private"), binaries).start()
+    install_crd(own)
+    up = start_uploader(own, tmp_path_factory.mktemp("private-uploader"), namespace="default")
+    yield own, up
+    up.process.stop()
+    own.stop()
+
+
+def test_store_stopped_means_503_with_retry_after_and_no_thumbnailjob(private_stack):
+    own, up = private_stack
+    own.s3.stop()
     try:
-        before = thumbnailjobs_in(cluster, uploader.namespace)
         with open(PHOTO, "rb") as f:
-            resp = requests.post(f"{broken.url}/v1/jobs", files={"image": f}, timeout=30)
+            resp = requests.post(f"{up.url}/v1/jobs", files={"image": f}, timeout=60)
         assert resp.status_code == 503 and int(resp.headers["Retry-After"]) > 0
         assert resp.headers["Content-Type"] == "application/problem+json"
-        assert thumbnailjobs_in(cluster, uploader.namespace) == before
-        ready = requests.get(f"{broken.url}/readyz", timeout=30)
+        assert resp.json()["type"].endswith("object-store-unavailable")
+        assert thumbnailjobs_in(own, "default") == []
+        ready = requests.get(f"{up.url}/readyz", timeout=60)
         assert ready.status_code == 503 and ready.json()["checks"]["kubernetes_api"] == "ok"
         assert ready.json()["checks"]["object_store"] != "ok"
     finally:
-        broken.process.stop()
+        own.s3.start()  # same port, credentials and data
+    assert requests.get(f"{up.url}/readyz", timeout=60).status_code == 200
 
 
-def test_api_server_refusal_means_503_and_the_source_is_removed(cluster, api_client, namespace, tmp_path):
+def test_api_server_stopped_means_503_and_the_stored_source_is_removed(private_stack):
+    own, up = private_stack
+    apiserver = next(p for p in own.control_plane.processes if p.name == "kube-apiserver")
+    apiserver.stop()
+    with open(PHOTO, "rb") as f:
+        resp = requests.post(f"{up.url}/v1/jobs", files={"image": f}, timeout=60)
+    assert resp.status_code == 503 and resp.json()["type"].endswith("kubernetes-api-unavailable")
+    assert sources_in(own, "default") == []  # nothing orphaned in the bucket
+    ready = requests.get(f"{up.url}/readyz", timeout=60)
+    assert ready.status_code == 503 and ready.json()["checks"]["object_store"] == "ok"
+
+
+def test_api_server_refusal_means_503_and_the_source_is_removed(cluster, crd, api_client, namespace, tmp_path):
     # An uploader whose ServiceAccount may read ThumbnailJobs but not create them.
     core, rbac = client.CoreV1Api(api_client), client.RbacAuthorizationV1Api(api_client)
     core.create_namespaced_service_account(namespace, {"metadata": {"name": "reader"}})
@@ -79,6 +104,20 @@ def test_retry_with_the_same_idempotency_key_returns_the_same_job(cluster, uploa
     labelled = cluster.kubectl("get", api.PLURAL, "-n", uploader.namespace, "-l",
                                f"{api.GROUP}/idempotency-key", "-o", "name").stdout.split()
     assert labelled == [f"thumbnailjob.thumbnailer.dev/{first.json()['id']}"]
+
+
+def test_listing_is_a_stable_snapshot_while_jobs_are_being_created(uploader):
+    for _ in range(3):
+        uploader.post_image(PHOTO)
+    first = requests.get(f"{uploader.url}/v1/jobs", params={"limit": 2}, timeout=10).json()
+    snapshot = {i["id"] for i in requests.get(f"{uploader.url}/v1/jobs", params={"limit": 500}, timeout=10).json()["items"]}
+    newcomers = {uploader.post_image(PHOTO).json()["id"] for _ in range(2)}  # created mid-listing
+    seen, token = [i["id"] for i in first["items"]], first["continue"]
+    while token:
+        page = requests.get(f"{uploader.url}/v1/jobs", params={"limit": 2, "continue": token}, timeout=10).json()
+        seen += [i["id"] for i in page["items"]]
+        token = page["continue"]
+    assert len(seen) == len(set(seen)) and set(seen) == snapshot and not newcomers & set(seen)
 
 
 def test_listing_pages_newest_first_and_filters_by_status(uploader):
@@ -127,18 +166,26 @@ def test_delete_removes_the_thumbnailjob_and_its_job(cluster, uploader):
     cluster.kubectl("wait", "--for=delete", "-n", uploader.namespace, f"job/{job_id}-g1", "--timeout=60s")
 
 
-def test_chunked_upload_is_refused_with_411_not_lost(uploader):
+@pytest.mark.parametrize("multipart", [False, True], ids=["raw", "multipart"])
+def test_chunked_upload_is_refused_with_411_not_half_read(cluster, uploader, multipart):
+    data = PHOTO.read_bytes()
+    content_type = "image/jpeg"
+    if multipart:
+        from urllib3 import encode_multipart_formdata
+
+        data, content_type = encode_multipart_formdata({"image": ("photo.jpg", data, "image/jpeg")})
+    before = thumbnailjobs_in(cluster, uploader.namespace)
     url = urlparse(uploader.url)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
     conn.putrequest("POST", "/v1/jobs")
-    conn.putheader("Content-Type", "image/jpeg")
+    conn.putheader("Content-Type", content_type)
     conn.putheader("Transfer-Encoding", "chunked")
     conn.endheaders()
-    data = PHOTO.read_bytes()
     conn.send(b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data))
     resp = conn.getresponse()
     assert resp.status == 411
     assert json.loads(resp.read())["type"].endswith("length-required")
+    assert thumbnailjobs_in(cluster, uploader.namespace) == before
 
 
 def test_oversized_upload_is_413_from_content_length_without_reading_it(cluster, uploader, tmp_path):

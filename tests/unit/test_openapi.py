@@ -78,3 +78,16 @@ def test_request_id_is_echoed_or_made(client):
     assert given.headers["X-Request-ID"] == "abc-123"
     made = client.simulate_get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
     assert made.headers["X-Request-ID"] != "bad id with spaces" and len(made.headers["X-Request-ID"]) == 32
+
+
+def test_every_json_response_carries_an_example(client):
+    doc = client.simulate_get("/openapi.json").json
+    shared = doc["components"]["responses"]
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            for code, response in op["responses"].items():
+                if "$ref" in response:
+                    response = shared[response["$ref"].rsplit("/", 1)[-1]]
+                for media, body in (response.get("content") or {}).items():
+                    if "json" in media:
+                        assert "example" in body, (path, method, code, media)
