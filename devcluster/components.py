@@ -61,7 +61,8 @@ def start_operator(cluster: LocalCluster, log_dir: Path, **settings: str) -> Com
     """
     port = free_port()
     env = _env(cluster, {"S3_CREDENTIALS_SECRET": S3_SECRET, "LIVENESS_HOST": "127.0.0.1",
-                         "LIVENESS_PORT": str(port), "RESYNC_SECONDS": "5", **settings})
+                         "LIVENESS_PORT": str(port), "METRICS_PORT": str(free_port()), "RESYNC_SECONDS": "5",
+                         **settings})
     proc = ManagedProcess("operator", [sys.executable, "-m", "thumbnail_operator"], log_dir / "operator.log",
                           env=env, cwd=log_dir)
     url = f"http://127.0.0.1:{port}"

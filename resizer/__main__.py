@@ -39,6 +39,8 @@ def run(settings: ResizerSettings) -> dict:
         thumb = make_thumbnail(spool, settings.spec)
     key = f"{settings.output_key}.{thumb.extension}"
     store.upload(settings.output_bucket, key, thumb.data, thumb.content_type)
+    if settings.previous_output_key and settings.previous_output_key != key:
+        store.remove(settings.output_bucket, settings.previous_output_key)
     return {"bucket": settings.output_bucket, "key": key, "width": thumb.width, "height": thumb.height,
             "contentType": thumb.content_type, "bytes": len(thumb.data), "frames": thumb.frames}
 

@@ -33,6 +33,8 @@ class ResizerSettings:
     OUTPUT_BUCKET             bucket for the thumbnail                     SOURCE_BUCKET
     OUTPUT_KEY                object key of the thumbnail, without the     required
                               extension (added from the format)
+    PREVIOUS_OUTPUT_KEY       an earlier generation's thumbnail, removed   empty
+                              once the new one is written (if it differs)
     THUMBNAIL_WIDTH/HEIGHT    size in pixels                               100
     THUMBNAIL_FIT             cover, contain or fill                       cover
     THUMBNAIL_FORMAT          jpeg, png, webp, gif; empty = from source    empty
@@ -54,6 +56,7 @@ class ResizerSettings:
     source_key: str
     output_bucket: str
     output_key: str
+    previous_output_key: str
     spec: ThumbnailSpec
     max_bytes: int
 
@@ -94,6 +97,7 @@ class ResizerSettings:
             source_key=need("SOURCE_KEY"),
             output_bucket=env.get("OUTPUT_BUCKET", "").strip() or source_bucket,
             output_key=need("OUTPUT_KEY"),
+            previous_output_key=env.get("PREVIOUS_OUTPUT_KEY", "").strip(),
             spec=ThumbnailSpec(
                 width=integer("THUMBNAIL_WIDTH", 100),
                 height=integer("THUMBNAIL_HEIGHT", 100),

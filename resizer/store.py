@@ -64,3 +64,13 @@ class ObjectStore:
             self._client.put_object(bucket, key, io.BytesIO(data), len(data), content_type=content_type)
         except (S3Error, urllib3.exceptions.HTTPError, OSError) as e:
             raise StoreUnavailable(f"writing s3://{bucket}/{key}: {e}") from e
+
+    def remove(self, bucket: str, key: str) -> None:
+        """Delete ``bucket/key`` if it exists; raises :class:`StoreUnavailable`."""
+        try:
+            self._client.remove_object(bucket, key)
+        except S3Error as e:
+            if e.code not in _MISSING:
+                raise StoreUnavailable(f"removing s3://{bucket}/{key}: {e.code}") from e
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            raise StoreUnavailable(f"removing s3://{bucket}/{key}: {e}") from e

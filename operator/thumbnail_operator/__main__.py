@@ -5,16 +5,17 @@ from __future__ import annotations
 import kopf
 
 from . import handlers  # noqa: F401 - registers the handlers
-from .settings import OperatorSettings
+from .settings import OperatorSettings, namespace_patterns
 
 
 def main() -> None:
     settings = OperatorSettings()
+    patterns = namespace_patterns(settings.watch_namespace)
     kopf.configure(verbose=False)
     kopf.run(
         standalone=True,
-        clusterwide=not settings.watch_namespace,
-        namespaces=[settings.watch_namespace] if settings.watch_namespace else [],
+        clusterwide=not patterns,
+        namespaces=patterns,
         liveness_endpoint=f"http://{settings.liveness_host}:{settings.liveness_port}/healthz",
     )
 

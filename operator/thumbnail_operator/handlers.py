@@ -16,7 +16,10 @@ import kopf
 from thumbnailer import api
 
 from .jobs import LABEL_MANAGED_BY, LABEL_THUMBNAILJOB, MANAGED_BY
+from prometheus_client import start_http_server
+
 from .kube import Kube, load_api_client
+from .metrics import RECONCILE_ERRORS
 from .reconcile import Reconciler
 from .settings import OperatorSettings
 
@@ -34,7 +37,10 @@ def configure(settings: kopf.OperatorSettings, **_) -> None:
     settings.posting.enabled = False
     settings.watching.server_timeout = 300
     settings.execution.max_workers = 8
-    _state["reconciler"] = Reconciler(Kube(load_api_client()), OperatorSettings())
+    ours = OperatorSettings()
+    _state["reconciler"] = Reconciler(Kube(load_api_client()), ours)
+    if ours.metrics_port:
+        start_http_server(ours.metrics_port, addr=ours.liveness_host)
 
 
 @kopf.on.startup()
@@ -53,11 +59,19 @@ async def _resync_forever() -> None:
             log.exception("resync failed")
 
 
+def _reconcile(namespace: str, name: str) -> None:
+    try:
+        _state["reconciler"].reconcile(namespace, name)
+    except Exception:
+        RECONCILE_ERRORS.inc()
+        raise  # Kopf logs it; the periodic resync tries again
+
+
 @kopf.on.event(api.GROUP, api.VERSION, api.PLURAL)
 def thumbnailjob_changed(type: str | None, name: str, namespace: str, **_) -> None:
     """Any change to a ThumbnailJob (and the initial listing at start-up): reconcile it."""
     if type != "DELETED":
-        _state["reconciler"].reconcile(namespace, name)
+        _reconcile(namespace, name)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_MANAGED_BY: MANAGED_BY, LABEL_THUMBNAILJOB: kopf.PRESENT})
@@ -65,4 +79,4 @@ def job_changed(body: kopf.Body, namespace: str, **_) -> None:
     """A resizer Job changed: reconcile the ThumbnailJob that owns it."""
     for ref in body.metadata.get("ownerReferences") or []:
         if ref.get("kind") == api.KIND and ref.get("apiVersion", "").startswith(api.GROUP + "/"):
-            _state["reconciler"].reconcile(namespace, ref["name"])
+            _reconcile(namespace, ref["name"])

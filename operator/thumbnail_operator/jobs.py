@@ -46,10 +46,15 @@ def build_job(tj: dict, settings: OperatorSettings) -> dict:
     """The Job manifest for the ThumbnailJob ``tj`` at its current generation.
 
     The Job is owned by the ThumbnailJob (garbage-collected with it), fails at
-    once on the resizer's permanent exit codes (``podFailurePolicy``), retries
-    other failures up to ``job_backoff_limit``, and is deleted
-    ``job_ttl_seconds_after_finished`` after it ends. No label or annotation of
-    the ThumbnailJob is copied (GitOps tools track their own objects by those).
+    once on the resizer's permanent exit codes (``podFailurePolicy``) and
+    retries other failures up to ``job_backoff_limit``. It has no
+    ``ttlSecondsAfterFinished`` yet: the operator sets it once the outcome is in
+    the ThumbnailJob's status, so a Job is never cleaned up before its result
+    is recorded. No label or annotation of the ThumbnailJob is copied (GitOps
+    tools track their own objects by those).
+
+    When the previous generation left a thumbnail under another key (another
+    format), the resizer removes it after writing the new one (``PREVIOUS_OUTPUT_KEY``).
     """
     meta, spec = tj["metadata"], tj["spec"]
     name, ns, gen = meta["name"], meta["namespace"], meta["generation"]
@@ -73,6 +78,9 @@ def build_job(tj: dict, settings: OperatorSettings) -> dict:
         {"name": "MAX_PIXELS", "value": str(settings.max_pixels)},
         {"name": "MAX_BYTES", "value": str(settings.max_bytes)},
     ]
+    previous = ((tj.get("status") or {}).get("output") or {}).get("key")
+    if previous:
+        env.append({"name": "PREVIOUS_OUTPUT_KEY", "value": previous})
     pod_spec: dict = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
@@ -109,7 +117,6 @@ def build_job(tj: dict, settings: OperatorSettings) -> dict:
         "spec": {
             "backoffLimit": settings.job_backoff_limit,
             "activeDeadlineSeconds": settings.job_active_deadline_seconds,
-            "ttlSecondsAfterFinished": settings.job_ttl_seconds_after_finished,
             "podFailurePolicy": {"rules": [
                 {"action": "FailJob",
                  "onExitCodes": {"containerName": CONTAINER, "operator": "In",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
+import logging
+
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
@@ -65,6 +68,43 @@ class Kube:
         if existing is None:  # deleted between the 409 and the read: the next reconcile creates it
             raise RuntimeError(f"Job {ns}/{name} vanished while being created")
         return existing
+
+    def set_job_ttl(self, namespace: str, name: str, seconds: int) -> None:
+        """Set ``spec.ttlSecondsAfterFinished`` on a Job (mutable), so the TTL controller removes it."""
+        try:
+            self._batch.patch_namespaced_job(name, namespace, {"spec": {"ttlSecondsAfterFinished": seconds}})
+        except ApiException as e:
+            if e.status != 404:
+                raise
+
+    def delete_jobs(self, namespace: str, label_selector: str) -> list[str]:
+        """Delete the Jobs matching ``label_selector`` (and, in the background, their pods); returns their names."""
+        jobs = self._batch.list_namespaced_job(namespace, label_selector=label_selector).items
+        for job in jobs:
+            try:
+                self._batch.delete_namespaced_job(job.metadata.name, namespace, propagation_policy="Background")
+            except ApiException as e:
+                if e.status != 404:
+                    raise
+        return [j.metadata.name for j in jobs]
+
+    def event(self, tj: dict, type_: str, reason: str, message: str) -> None:
+        """Record a core/v1 Event on the ThumbnailJob (``kubectl describe`` shows it). Best effort."""
+        meta = tj["metadata"]
+        now = datetime.datetime.now(datetime.timezone.utc)
+        body = {
+            "metadata": {"generateName": f"{meta['name'][:200]}.", "namespace": meta["namespace"]},
+            "involvedObject": {"apiVersion": tj.get("apiVersion", api.API_VERSION), "kind": api.KIND,
+                               "name": meta["name"], "namespace": meta["namespace"], "uid": meta.get("uid"),
+                               "resourceVersion": meta.get("resourceVersion")},
+            "type": type_, "reason": reason, "message": message[:1024],
+            "source": {"component": "thumbnailer-operator"}, "reportingComponent": "thumbnailer-operator",
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        }
+        try:
+            self._core.create_namespaced_event(meta["namespace"], body)
+        except ApiException as e:
+            logging.getLogger("thumbnail_operator").warning("could not record event %s: %s", reason, e.reason)
 
     def job_pods(self, namespace: str, job_name: str) -> list[dict]:
         """The pods of a Job (by the ``job-name`` label the Job controller sets)."""

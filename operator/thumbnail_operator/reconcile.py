@@ -9,9 +9,10 @@ from collections import defaultdict
 
 from thumbnailer import api
 
-from .jobs import build_job, job_name
+from .jobs import LABEL_GENERATION, LABEL_THUMBNAILJOB, build_job, job_name, label_value
 from .kube import Kube
-from .settings import OperatorSettings
+from .metrics import JOBS_CREATED, RECONCILE_ERRORS, THUMBNAILJOBS, TIME_TO_SUCCEEDED
+from .settings import OperatorSettings, namespace_patterns, namespace_watched
 from .status import desired_status, status_changed
 
 log = logging.getLogger("thumbnail_operator")
@@ -47,32 +48,77 @@ class Reconciler:
             return None
         gen = tj["metadata"]["generation"]
         status = tj.get("status") or {}
-        if status.get("observedGeneration") == gen and status.get("phase") in _TERMINAL:
-            return status["phase"]  # final for this generation; its Job may be gone (TTL)
         jname = job_name(name, gen)
+        if status.get("observedGeneration") == gen and status.get("phase") in _TERMINAL:
+            # Final for this generation. Let the TTL controller remove the Job now that its
+            # outcome is recorded (it may be gone already; then this is a no-op).
+            self.kube.set_job_ttl(namespace, jname, self.settings.job_ttl_seconds_after_finished)
+            return status["phase"]
         job = self.kube.get_job(namespace, jname)
         if job is None:
+            if (status.get("observedGeneration") or gen) != gen:
+                superseded = self.kube.delete_jobs(
+                    namespace, f"{LABEL_THUMBNAILJOB}={label_value(name)},{LABEL_GENERATION}!={gen}")
+                if superseded:
+                    self.kube.event(tj, "Normal", "SpecChanged",
+                                    f"generation {gen}: rendering again; stopped {', '.join(superseded)}")
             job = self.kube.create_job(build_job(tj, self.settings))
-            log.info("created Job %s/%s for generation %s", namespace, jname, gen)
+            JOBS_CREATED.inc()
+            log.info("created Job %s/%s for generation %s", namespace, jname, gen,
+                     extra={"thumbnailjob": f"{namespace}/{name}"})
+            self.kube.event(tj, "Normal", "JobCreated", f"created Job {jname} for generation {gen}")
         pods = self.kube.job_pods(namespace, jname)
         new = desired_status(tj, job, pods, utcnow())
-        if status_changed(status, new):
-            if self.kube.patch_status(tj, new):
-                log.info("%s/%s: %s (%s)", namespace, name, new["phase"], new["reason"])
-            else:
-                log.debug("%s/%s changed while reconciling; will retry", namespace, name)
+        if status_changed(status, new) and self.kube.patch_status(tj, new):
+            log.info("%s/%s: %s (%s)", namespace, name, new["phase"], new["reason"],
+                     extra={"thumbnailjob": f"{namespace}/{name}"})
+            if new["phase"] != status.get("phase") or status.get("observedGeneration") != gen:
+                self._announce(tj, new)
+            if new["phase"] in _TERMINAL:
+                self.kube.set_job_ttl(namespace, jname, self.settings.job_ttl_seconds_after_finished)
         return new["phase"]
 
+    def _announce(self, tj: dict, new: dict) -> None:
+        """An Event (and a metric) for a phase the ThumbnailJob just entered."""
+        if new["phase"] == api.PHASE_SUCCEEDED:
+            self.kube.event(tj, "Normal", new["reason"], new["message"])
+            created = tj["metadata"].get("creationTimestamp")
+            if created and new.get("completionTime"):
+                TIME_TO_SUCCEEDED.observe(max(0.0, _seconds(new["completionTime"]) - _seconds(created)))
+        elif new["phase"] == api.PHASE_FAILED:
+            self.kube.event(tj, "Warning", new["reason"], new["message"])
+        elif new["phase"] == api.PHASE_RUNNING:
+            self.kube.event(tj, "Normal", "Started", new["message"])
+
     def resync(self) -> int:
-        """Reconcile every unfinished ThumbnailJob in the watched namespace(s); returns how many."""
+        """Reconcile every unfinished ThumbnailJob in the watched namespaces; returns how many.
+
+        Also refreshes the ThumbnailJobs-by-phase gauge.
+        """
+        patterns = namespace_patterns(self.settings.watch_namespace)
+        plain = [p for p in patterns if not any(c in p for c in "*?[!")]
+        # Named namespaces are listed one by one (a namespaced Role suffices); globs need a cluster list.
+        listing = ([tj for ns in plain for tj in self.kube.list_thumbnailjobs(ns)] if patterns and plain == patterns
+                   else self.kube.list_thumbnailjobs())
         count = 0
-        for tj in self.kube.list_thumbnailjobs(self.settings.watch_namespace):
+        phases = dict.fromkeys(api.PHASES, 0)
+        for tj in listing:
             meta, status = tj["metadata"], tj.get("status") or {}
+            if not namespace_watched(meta["namespace"], patterns):
+                continue
+            phases[status.get("phase") or api.PHASE_PENDING] += 1
             if status.get("observedGeneration") == meta.get("generation") and status.get("phase") in _TERMINAL:
                 continue
             try:
                 self.reconcile(meta["namespace"], meta["name"])
                 count += 1
             except Exception:  # noqa: BLE001 - one bad object must not stop the others
+                RECONCILE_ERRORS.inc()
                 log.exception("reconcile of %s/%s failed", meta["namespace"], meta["name"])
+        for phase, n in phases.items():
+            THUMBNAILJOBS.labels(phase).set(n)
         return count
+
+
+def _seconds(timestamp: str) -> float:
+    return datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()

@@ -6,6 +6,28 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def namespace_patterns(spec: str) -> list[str]:
+    """Kopf namespace patterns from ``WATCH_NAMESPACE`` ('' -> [] meaning cluster-wide)."""
+    patterns = [p.strip() for p in spec.split(",") if p.strip()]
+    if patterns and all(p.startswith("!") for p in patterns):
+        patterns.insert(0, "*")  # only exclusions: everything else
+    return patterns
+
+
+def namespace_watched(namespace: str, patterns: list[str]) -> bool:
+    """Whether ``namespace`` matches ``patterns`` (globs; the last matching one wins, '!' excludes)."""
+    import fnmatch
+
+    if not patterns:
+        return True
+    watched = False
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        if fnmatch.fnmatchcase(namespace, pattern.lstrip("!")):
+            watched = not negated
+    return watched
+
+
 class OperatorSettings(BaseSettings):
     """Every knob of the operator; the environment variable is the field name in upper case.
 
@@ -16,7 +38,8 @@ class OperatorSettings(BaseSettings):
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
-    watch_namespace: str = Field("", description="Namespace to watch; empty watches all namespaces.")
+    watch_namespace: str = Field("", description="Namespaces to watch: empty for all, or comma-separated names "
+                                                 "and globs, '!' to exclude (e.g. 'media,team-*,!team-test').")
     resizer_image: str = Field("thumbnailer-resizer:0.1.0", description="Image of the resizer Job's container.")
     resizer_image_pull_policy: str = "IfNotPresent"
     resizer_service_account: str = Field("", description="ServiceAccount of resizer pods (empty: default).")
@@ -34,4 +57,5 @@ class OperatorSettings(BaseSettings):
     max_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest source image, bytes.")
     resync_seconds: float = Field(15.0, gt=0, description="Period of the full resync of unfinished ThumbnailJobs.")
     liveness_port: int = Field(8080, description="Port of the /healthz liveness endpoint.")
+    metrics_port: int = Field(9090, description="Port of the Prometheus /metrics endpoint (0: off).")
     liveness_host: str = "0.0.0.0"

@@ -1,0 +1,10 @@
+"""The operator's Prometheus metrics (served on ``METRICS_PORT``)."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+THUMBNAILJOBS = Gauge("thumbnailer_thumbnailjobs", "ThumbnailJobs by phase (at the last resync).", ["phase"])
+RECONCILE_ERRORS = Counter("thumbnailer_reconcile_errors_total", "Reconciles that raised an error.")
+JOBS_CREATED = Counter("thumbnailer_jobs_created_total", "Resizer Jobs created.")
+TIME_TO_SUCCEEDED = Histogram(
+    "thumbnailer_time_to_succeeded_seconds", "From a ThumbnailJob's creation to its Succeeded status, seconds.",
+    buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800))

@@ -1,0 +1,193 @@
+"""The operator converges: restarts at bad moments, spec changes, retries, GitOps hygiene, events.
+
+Each test runs operators of its own, watching only its own ``op-*`` namespace
+(the session's operator leaves those alone).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import uuid
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from devcluster.components import ensure_s3_secret, start_operator
+from devcluster.processes import free_port
+from thumbnailer import api
+from waiting import wait_for
+
+pytestmark = pytest.mark.integration
+PHOTO = Path(__file__).resolve().parents[1] / "data" / "photos" / "grace_hopper.jpg"
+SLOW_RESIZER = json.dumps(["sh", "-c", "sleep 4; exec python -m resizer"])
+
+
+@pytest.fixture
+def ns(cluster, crd, api_client):
+    name = f"op-{uuid.uuid4().hex[:8]}"
+    client.CoreV1Api(api_client).create_namespace({"metadata": {"name": name}})
+    ensure_s3_secret(cluster, name)
+    yield name
+    client.CoreV1Api(api_client).delete_namespace(name)
+
+
+@pytest.fixture
+def operators(cluster, ns, tmp_path):
+    """Start operators for ``ns`` on demand; all are stopped at the end."""
+    started = []
+
+    def start(**settings):
+        op = start_operator(cluster, tmp_path / f"op{len(started)}", WATCH_NAMESPACE=ns, **settings)
+        started.append(op)
+        return op
+
+    yield start
+    for op in started:
+        op.process.stop()
+
+
+def kill9(op) -> None:
+    os.killpg(op.process.pid, signal.SIGKILL)
+    op.process.popen.wait(10)
+
+
+def put_source(cluster, key: str) -> None:
+    data = PHOTO.read_bytes()
+    cluster.s3.client().put_object(cluster.s3.bucket, key, io.BytesIO(data), len(data), content_type="image/jpeg")
+
+
+def apply(cluster, ns: str, name: str, **spec) -> str:
+    manifest = {"apiVersion": api.API_VERSION, "kind": api.KIND, "metadata": {"name": name, "namespace": ns},
+                "spec": {"source": {"key": "op/photo.jpg"}, **spec}}
+    text = json.dumps(manifest)
+    cluster.kubectl("apply", "-f", "-", input=text)
+    return text
+
+
+def tj(cluster, ns: str, name: str) -> dict:
+    return json.loads(cluster.kubectl("get", "-n", ns, f"{api.PLURAL}/{name}", "-o", "json").stdout)
+
+
+def jobs_of(cluster, ns: str, name: str) -> list[dict]:
+    out = cluster.kubectl("get", "jobs", "-n", ns, "-l", f"{api.GROUP}/thumbnailjob={name}", "-o", "json").stdout
+    return json.loads(out)["items"]
+
+
+def job_finished(job: dict) -> bool:
+    return any(c["type"] in ("Complete", "Failed") and c["status"] == "True"
+               for c in (job.get("status") or {}).get("conditions") or [])
+
+
+def test_a_thumbnailjob_created_while_the_operator_is_down_is_processed_on_start(cluster, ns, operators):
+    put_source(cluster, "op/photo.jpg")
+    apply(cluster, ns, "early")
+    operators()
+    cluster.kubectl("wait", "-n", ns, "--for=condition=Complete", "thumbnailjob/early", "--timeout=90s")
+    assert [j["metadata"]["name"] for j in jobs_of(cluster, ns, "early")] == ["early-g1"]
+
+
+def test_kill_9_while_the_job_runs_and_until_it_has_finished_converges_with_one_job(cluster, ns, operators):
+    put_source(cluster, "op/photo.jpg")
+    first = operators(RESIZER_COMMAND=SLOW_RESIZER)
+    apply(cluster, ns, "resilient")
+    wait_for(lambda: jobs_of(cluster, ns, "resilient"), what="the Job to exist")
+    kill9(first)  # while the Job runs
+    job = wait_for(lambda: (js := jobs_of(cluster, ns, "resilient")) and job_finished(js[0]) and js[0],
+                   timeout=120, what="the Job to finish with no operator running")
+    assert tj(cluster, ns, "resilient")["status"]["phase"] in ("Pending", "Running")  # not yet written
+    assert "ttlSecondsAfterFinished" not in job["spec"]  # not cleaned up before its outcome is recorded
+    operators(RESIZER_COMMAND=SLOW_RESIZER)
+    cluster.kubectl("wait", "-n", ns, "--for=condition=Complete", "thumbnailjob/resilient", "--timeout=60s")
+    jobs = jobs_of(cluster, ns, "resilient")
+    assert [j["metadata"]["name"] for j in jobs] == ["resilient-g1"]
+    wait_for(lambda: "ttlSecondsAfterFinished" in jobs_of(cluster, ns, "resilient")[0]["spec"],
+             what="the operator to hand the finished Job to the TTL controller")
+
+
+def test_a_changed_spec_renders_again_and_replaces_the_thumbnail(cluster, ns, operators):
+    put_source(cluster, "op/photo.jpg")
+    operators()
+    apply(cluster, ns, "edited", size={"width": 64, "height": 64})
+    cluster.kubectl("wait", "-n", ns, "--for=condition=Complete", "thumbnailjob/edited", "--timeout=90s")
+    old_key = tj(cluster, ns, "edited")["status"]["output"]["key"]
+    apply(cluster, ns, "edited", size={"width": 32, "height": 16}, format="webp")
+    wait_for(lambda: (st := tj(cluster, ns, "edited")["status"]).get("observedGeneration") == 2
+             and st["phase"] == "Succeeded", what="generation 2 to succeed")
+    status = tj(cluster, ns, "edited")["status"]
+    assert (status["output"]["width"], status["output"]["height"], status["output"]["contentType"]) == (
+        32, 16, "image/webp")
+    assert status["output"]["key"] != old_key and status["jobName"] == "edited-g2"
+    assert all(c["observedGeneration"] == 2 for c in status["conditions"])
+    names = [o.object_name for o in cluster.s3.client().list_objects(cluster.s3.bucket, f"thumbnails/{ns}/",
+                                                                     recursive=True)]
+    assert names == [status["output"]["key"]]  # the old thumbnail is gone
+
+
+def test_store_outage_is_retried_then_fails_with_the_reason(cluster, ns, operators):
+    operators(S3_ENDPOINT=f"127.0.0.1:{free_port()}", JOB_BACKOFF_LIMIT="1")
+    apply(cluster, ns, "unreachable")
+    cluster.kubectl("wait", "-n", ns, "--for=condition=Failed", "thumbnailjob/unreachable", "--timeout=120s")
+    status = tj(cluster, ns, "unreachable")["status"]
+    assert status["reason"] == "StoreUnavailable"
+    pods = cluster.kubectl("get", "pods", "-n", ns, "-l", "job-name=unreachable-g1", "-o", "name").stdout.split()
+    assert len(pods) == 2  # retried once (backoffLimit 1), unlike a bad image
+
+
+def test_gitops_manifest_shows_no_diff_and_tracking_labels_stay_off_the_job(cluster, ns, operators):
+    put_source(cluster, "op/photo.jpg")
+    operators()
+    manifest = {"apiVersion": api.API_VERSION, "kind": api.KIND,
+                "metadata": {"name": "tracked", "namespace": ns,
+                             "labels": {"app.kubernetes.io/instance": "thumbs-app"},
+                             "annotations": {"argocd.argoproj.io/tracking-id": "thumbs-app:thumbnailer.dev/x"}},
+                "spec": {"source": {"key": "op/photo.jpg"}}}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    cluster.kubectl("wait", "-n", ns, "--for=condition=Complete", "thumbnailjob/tracked", "--timeout=90s")
+    diff = cluster.kubectl("diff", "-f", "-", input=json.dumps(manifest), check=False)
+    assert diff.returncode == 0, diff.stdout + diff.stderr
+    job = jobs_of(cluster, ns, "tracked")[0]
+    assert "app.kubernetes.io/instance" not in job["metadata"]["labels"]
+    assert not (job["metadata"].get("annotations") or {}).keys() & {"argocd.argoproj.io/tracking-id"}
+    meta = tj(cluster, ns, "tracked")["metadata"]
+    assert not meta.get("finalizers") and not [a for a in meta.get("annotations", {}) if "kopf" in a]
+
+
+def test_events_tell_the_story_and_metrics_count(cluster, ns, operators):
+    put_source(cluster, "op/photo.jpg")
+    data = b"not an image"
+    cluster.s3.client().put_object(cluster.s3.bucket, "op/bad.txt", io.BytesIO(data), len(data))
+    op = operators()
+    apply(cluster, ns, "story")
+    manifest = {"apiVersion": api.API_VERSION, "kind": api.KIND, "metadata": {"name": "sad", "namespace": ns},
+                "spec": {"source": {"key": "op/bad.txt"}}}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    cluster.kubectl("wait", "-n", ns, "--for=condition=Complete", "thumbnailjob/story", "--timeout=90s")
+    cluster.kubectl("wait", "-n", ns, "--for=condition=Failed", "thumbnailjob/sad", "--timeout=90s")
+
+    def events(name):
+        out = cluster.kubectl("get", "events", "-n", ns, "--field-selector", f"involvedObject.name={name}",
+                              "-o", "json").stdout
+        return {(e["type"], e["reason"]) for e in json.loads(out)["items"]}
+
+    story = wait_for(lambda: (e := events("story")) >= {("Normal", "JobCreated"), ("Normal", "ThumbnailReady")} and e,
+                     what="the success events")
+    assert ("Normal", "JobCreated") in story
+    assert ("Warning", "NotAnImage") in wait_for(lambda: events("sad"), what="the failure event")
+    described = cluster.kubectl("describe", "-n", ns, "thumbnailjob/sad").stdout
+    assert "NotAnImage" in described
+    import urllib.request
+
+    metrics_port = int(op.process.popen.args and next(
+        v for k, v in _env_of(op).items() if k == "METRICS_PORT"))
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+    assert "thumbnailer_jobs_created_total 2.0" in text
+    assert "thumbnailer_time_to_succeeded_seconds_count 1.0" in text
+
+
+def _env_of(op) -> dict:
+    raw = Path(f"/proc/{op.process.pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
