@@ -106,7 +106,7 @@ def cold_process_ms() -> dict[str, float]:
         return statistics.median(times) * 1000
 
     return {"python -c pass": median_run("pass"),
-            "import resizer.__main__ (Pillow, simplejpeg, minio)": median_run("import resizer.__main__")}
+            "import resizer.__main__ (Pillow, minio)": median_run("import resizer.__main__")}
 
 
 def main() -> int:

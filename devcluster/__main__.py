@@ -64,12 +64,15 @@ def serve() -> int:
             "kubeconfig": str(KUBECONFIG),
             "api_server": cluster.control_plane.server,
             "s3_endpoint": cluster.s3.endpoint,
+            "s3_access_key": cluster.s3.access_key,
+            "s3_secret_key": cluster.s3.secret_key,
             "bucket": cluster.s3.bucket,
             "uploader": next((c.url for c in components if c.name == "uploader"), None),
             "pids": cluster.pids() + [c.process.pid for c in components],
             "ports": cluster.ports() + [c.port for c in components if c.port],
         }
         STACK_FILE.write_text(json.dumps(info, indent=2))
+        STACK_FILE.chmod(0o600)  # it holds the local S3 credentials
         while not stopping:
             dead = [c.name for c in components if not c.process.alive()]
             if dead:
@@ -146,6 +149,21 @@ def down(timeout: float = 90.0) -> int:
     return 0
 
 
+def put(path: Path, key: str) -> int:
+    """Upload a local file into the running stack's bucket (for ThumbnailJobs applied with kubectl)."""
+    from minio import Minio
+
+    info = _read_stack()
+    if not info or not _alive(info["pid"]):
+        print("not running; `make up` first", file=sys.stderr)
+        return 1
+    s3 = Minio(info["s3_endpoint"], access_key=info["s3_access_key"], secret_key=info["s3_secret_key"],
+               secure=False, region="us-east-1")
+    s3.fput_object(info["bucket"], key, str(path))
+    print(f"s3://{info['bucket']}/{key} ({path.stat().st_size} bytes)")
+    return 0
+
+
 def status() -> int:
     """Print the running stack's ``stack.json``; 1 when it is not running."""
     info = _read_stack()
@@ -163,9 +181,13 @@ def main(argv: list[str] | None = None) -> None:
     p_up.add_argument("--timeout", type=float, default=300)
     sub.add_parser("down", help="stop the stack")
     sub.add_parser("status", help="show the running stack")
+    p_put = sub.add_parser("put", help="upload a file into the stack's bucket")
+    p_put.add_argument("file", type=Path)
+    p_put.add_argument("key")
     sub.add_parser("serve", help="run the stack in the foreground (used by up)")
     args = parser.parse_args(argv)
-    code = {"up": lambda: up(args.timeout), "down": down, "status": status, "serve": serve}[args.cmd]()
+    code = {"up": lambda: up(args.timeout), "down": down, "status": status, "serve": serve,
+            "put": lambda: put(args.file, args.key)}[args.cmd]()
     sys.exit(code)
 
 

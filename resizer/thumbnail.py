@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import warnings
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
@@ -142,10 +143,13 @@ def open_image(fp: BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Imag
             Image.init()
             img = Image.open(fp, formats=[f for f in INPUT_FORMATS if f in Image.OPEN])
     except Image.DecompressionBombError as e:  # Pillow's hard stop at 2x MAX_IMAGE_PIXELS
+        declared = re.search(r"\((\d+) pixels\)", str(e))
+        size = (f"{int(declared.group(1)) / 1e6:.1f} megapixels" if declared
+                else f"more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels")
         raise ImageRejected(
             "ImageTooLarge",
-            f"the image declares more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels, over the limit of "
-            f"{max_pixels / 1e6:.1f} megapixels (decompression bomb protection)",
+            f"the image declares {size}, over the limit of {max_pixels / 1e6:.1f} megapixels "
+            "(decompression bomb protection)",
         ) from e
     except Image.UnidentifiedImageError as e:
         raise ImageRejected("NotAnImage", "cannot identify an image format in the file (accepted: "
