@@ -96,7 +96,7 @@ class Reconciler:
         Also refreshes the ThumbnailJobs-by-phase gauge.
         """
         patterns = namespace_patterns(self.settings.watch_namespace)
-        plain = [p for p in patterns if not any(c in p for c in "*?[!")]
+        plain = [p for p in patterns if not any(c in p for c in "*?[!,")]
         # Named namespaces are listed one by one (a namespaced Role suffices); globs need a cluster list.
         listing = ([tj for ns in plain for tj in self.kube.list_thumbnailjobs(ns)] if patterns and plain == patterns
                    else self.kube.list_thumbnailjobs())

@@ -7,25 +7,39 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def namespace_patterns(spec: str) -> list[str]:
-    """Kopf namespace patterns from ``WATCH_NAMESPACE`` ('' -> [] meaning cluster-wide)."""
-    patterns = [p.strip() for p in spec.split(",") if p.strip()]
-    if patterns and all(p.startswith("!") for p in patterns):
-        patterns.insert(0, "*")  # only exclusions: everything else
-    return patterns
+    """Kopf namespace patterns from ``WATCH_NAMESPACE`` ('' -> [] meaning cluster-wide).
+
+    Patterns are separated by spaces; a namespace served by any of them is watched.
+    Within one pattern, Kopf's glob chains apply (``myapp-*,!*-pr-*``).
+    """
+    return spec.split()
 
 
 def namespace_watched(namespace: str, patterns: list[str]) -> bool:
-    """Whether ``namespace`` matches ``patterns`` (globs; the last matching one wins, '!' excludes)."""
+    """Whether Kopf serves ``namespace`` with ``patterns``.
+
+    Kopf's rules (docs.kopf.dev, "Scopes"): within a comma-separated chain of
+    globs the first glob is decisive (no match, no service; a leading negation
+    implies a leading ``*``) and the rightmost matching glob wins; a namespace
+    is served if any pattern serves it. No patterns: every namespace.
+    """
     import fnmatch
 
     if not patterns:
         return True
-    watched = False
     for pattern in patterns:
-        negated = pattern.startswith("!")
-        if fnmatch.fnmatchcase(namespace, pattern.lstrip("!")):
-            watched = not negated
-    return watched
+        globs = [g.strip() for g in pattern.split(",") if g.strip()]
+        if not globs:
+            continue
+        if not globs[0].startswith("!") and not fnmatch.fnmatchcase(namespace, globs[0]):
+            continue
+        served = True
+        for glob in globs:
+            if fnmatch.fnmatchcase(namespace, glob.lstrip("!")):
+                served = not glob.startswith("!")
+        if served:
+            return True
+    return False
 
 
 class OperatorSettings(BaseSettings):
@@ -38,8 +52,8 @@ class OperatorSettings(BaseSettings):
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
-    watch_namespace: str = Field("", description="Namespaces to watch: empty for all, or comma-separated names "
-                                                 "and globs, '!' to exclude (e.g. 'media,team-*,!team-test').")
+    watch_namespace: str = Field("", description="Namespaces to watch: empty for all, or Kopf namespace patterns "
+                                                 "separated by spaces (e.g. 'media team-*' or '!op-*').")
     resizer_image: str = Field("thumbnailer-resizer:0.1.0", description="Image of the resizer Job's container.")
     resizer_image_pull_policy: str = "IfNotPresent"
     resizer_service_account: str = Field("", description="ServiceAccount of resizer pods (empty: default).")

@@ -71,3 +71,17 @@ def test_resizer_pod_is_locked_down():
     sc = pod["containers"][0]["securityContext"]
     assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"] == {"drop": ["ALL"]}
     assert sc["readOnlyRootFilesystem"] is True
+
+
+def test_namespace_patterns_follow_kopf_rules():
+    from thumbnail_operator.settings import namespace_patterns, namespace_watched
+
+    def watched(ns, spec):
+        return namespace_watched(ns, namespace_patterns(spec))
+
+    assert watched("anything", "")
+    assert watched("media", "media team-*") and watched("team-a", "media team-*") and not watched("ops", "media team-*")
+    assert watched("t-1", "!op-*") and not watched("op-1", "!op-*")
+    assert watched("myapp-live", "myapp-*,!*-pr-*,*-pr-123") and not watched("myapp-pr-456", "myapp-*,!*-pr-*,*-pr-123")
+    assert watched("myapp-pr-123", "myapp-*,!*-pr-*,*-pr-123")
+    assert not watched("otherapp-pr-123", "myapp-*,!*-pr-*,*-pr-123")
