@@ -75,8 +75,13 @@ def thumbnailjob_changed(type: str | None, name: str, namespace: str, **_) -> No
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_MANAGED_BY: MANAGED_BY, LABEL_THUMBNAILJOB: kopf.PRESENT})
-def job_changed(body: kopf.Body, namespace: str, **_) -> None:
-    """A resizer Job changed: reconcile the ThumbnailJob that owns it."""
+def job_changed(type: str | None, body: kopf.Body, namespace: str, **_) -> None:
+    """A resizer Job changed: reconcile the ThumbnailJob that owns it; a finished or
+    deleted Job frees a slot for the next queued ThumbnailJob."""
     for ref in body.metadata.get("ownerReferences") or []:
         if ref.get("kind") == api.KIND and ref.get("apiVersion", "").startswith(api.GROUP + "/"):
             _reconcile(namespace, ref["name"])
+    finished = any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+                   for c in (body.get("status") or {}).get("conditions") or [])
+    if finished or type == "DELETED":
+        _state["reconciler"].fill()

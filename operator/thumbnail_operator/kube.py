@@ -69,6 +69,24 @@ class Kube:
             raise RuntimeError(f"Job {ns}/{name} vanished while being created")
         return existing
 
+    def count_unfinished_jobs(self, namespaces: list[str], keep=lambda namespace: True) -> int:
+        """Resizer Jobs without a Complete or Failed condition, in ``namespaces`` ([""]: all)
+        and whose namespace passes ``keep``."""
+        from .jobs import LABEL_MANAGED_BY, MANAGED_BY
+
+        selector = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
+        count = 0
+        for ns in namespaces:
+            jobs = (self._batch.list_namespaced_job(ns, label_selector=selector) if ns
+                    else self._batch.list_job_for_all_namespaces(label_selector=selector))
+            for job in jobs.items:
+                if not keep(job.metadata.namespace):
+                    continue
+                done = any(c.type in ("Complete", "Failed") and c.status == "True"
+                           for c in (job.status.conditions or []))
+                count += not done
+        return count
+
     def set_job_ttl(self, namespace: str, name: str, seconds: int) -> None:
         """Set ``spec.ttlSecondsAfterFinished`` on a Job (mutable), so the TTL controller removes it."""
         try:

@@ -3,6 +3,7 @@
 from prometheus_client import Counter, Gauge, Histogram
 
 THUMBNAILJOBS = Gauge("thumbnailer_thumbnailjobs", "ThumbnailJobs by phase (at the last resync).", ["phase"])
+QUEUED = Gauge("thumbnailer_queue_length", "ThumbnailJobs waiting for a Job slot (at the last resync).")
 RECONCILE_ERRORS = Counter("thumbnailer_reconcile_errors_total", "Reconciles that raised an error.")
 JOBS_CREATED = Counter("thumbnailer_jobs_created_total", "Resizer Jobs created.")
 TIME_TO_SUCCEEDED = Histogram(

@@ -11,7 +11,8 @@ from thumbnailer import api
 
 from .jobs import LABEL_GENERATION, LABEL_THUMBNAILJOB, build_job, job_name, label_value
 from .kube import Kube
-from .metrics import JOBS_CREATED, RECONCILE_ERRORS, THUMBNAILJOBS, TIME_TO_SUCCEEDED
+from .metrics import JOBS_CREATED, QUEUED, RECONCILE_ERRORS, THUMBNAILJOBS, TIME_TO_SUCCEEDED
+from .scheduler import Scheduler
 from .settings import OperatorSettings, namespace_patterns, namespace_watched
 from .status import desired_status, status_changed
 
@@ -35,6 +36,14 @@ class Reconciler:
     def __init__(self, kube: Kube, settings: OperatorSettings):
         self.kube, self.settings = kube, settings
         self._locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
+        self._patterns = namespace_patterns(settings.watch_namespace)
+        self.scheduler = Scheduler(kube, settings.max_running_jobs, self._listing_scope,
+                                   lambda namespace: namespace_watched(namespace, self._patterns))
+
+    def _listing_scope(self) -> list[str]:
+        """Namespaces to list one by one (a namespaced Role suffices), or [""] for one cluster-wide list."""
+        plain = [p for p in self._patterns if not any(c in p for c in "*?[!,")]
+        return plain if self._patterns and plain == self._patterns else [""]
 
     def reconcile(self, namespace: str, name: str) -> str | None:
         """Reconcile one ThumbnailJob; returns the phase it is in afterwards (None if it is gone)."""
@@ -45,6 +54,7 @@ class Reconciler:
         tj = self.kube.get_thumbnailjob(namespace, name)
         if tj is None or tj["metadata"].get("deletionTimestamp"):
             self._locks.pop((namespace, name), None)
+            self.scheduler.forget(namespace, name)
             return None
         gen = tj["metadata"]["generation"]
         status = tj.get("status") or {}
@@ -53,30 +63,53 @@ class Reconciler:
             # Final for this generation. Let the TTL controller remove the Job now that its
             # outcome is recorded (it may be gone already; then this is a no-op).
             self.kube.set_job_ttl(namespace, jname, self.settings.job_ttl_seconds_after_finished)
+            self.scheduler.forget(namespace, name)
             return status["phase"]
         job = self.kube.get_job(namespace, jname)
+        position = None
         if job is None:
-            if (status.get("observedGeneration") or gen) != gen:
-                superseded = self.kube.delete_jobs(
-                    namespace, f"{LABEL_THUMBNAILJOB}={label_value(name)},{LABEL_GENERATION}!={gen}")
-                if superseded:
-                    self.kube.event(tj, "Normal", "SpecChanged",
-                                    f"generation {gen}: rendering again; stopped {', '.join(superseded)}")
-            job = self.kube.create_job(build_job(tj, self.settings))
-            JOBS_CREATED.inc()
-            log.info("created Job %s/%s for generation %s", namespace, jname, gen,
-                     extra={"thumbnailjob": f"{namespace}/{name}"})
-            self.kube.event(tj, "Normal", "JobCreated", f"created Job {jname} for generation {gen}")
-        pods = self.kube.job_pods(namespace, jname)
-        new = desired_status(tj, job, pods, utcnow())
+            job, position = self.scheduler.admit(tj, lambda: self._start(tj, jname))
+        else:
+            self.scheduler.forget(namespace, name)
+        pods = self.kube.job_pods(namespace, jname) if job is not None else []
+        new = desired_status(tj, job, pods, utcnow(), queue_position=position)
         if status_changed(status, new) and self.kube.patch_status(tj, new):
             log.info("%s/%s: %s (%s)", namespace, name, new["phase"], new["reason"],
                      extra={"thumbnailjob": f"{namespace}/{name}"})
             if new["phase"] != status.get("phase") or status.get("observedGeneration") != gen:
                 self._announce(tj, new)
+            elif new["reason"] == "Queued" and status.get("reason") != "Queued":
+                self.kube.event(tj, "Normal", "Queued", new["message"])
             if new["phase"] in _TERMINAL:
                 self.kube.set_job_ttl(namespace, jname, self.settings.job_ttl_seconds_after_finished)
         return new["phase"]
+
+    def _start(self, tj: dict, jname: str) -> dict:
+        """Create the Job for ``tj``'s generation (stopping Jobs of older generations first)."""
+        meta = tj["metadata"]
+        namespace, name, gen = meta["namespace"], meta["name"], meta["generation"]
+        status = tj.get("status") or {}
+        if (status.get("observedGeneration") or gen) != gen:
+            superseded = self.kube.delete_jobs(
+                namespace, f"{LABEL_THUMBNAILJOB}={label_value(name)},{LABEL_GENERATION}!={gen}")
+            if superseded:
+                self.kube.event(tj, "Normal", "SpecChanged",
+                                f"generation {gen}: rendering again; stopped {', '.join(superseded)}")
+        job = self.kube.create_job(build_job(tj, self.settings))
+        JOBS_CREATED.inc()
+        log.info("created Job %s/%s for generation %s", namespace, jname, gen,
+                 extra={"thumbnailjob": f"{namespace}/{name}"})
+        self.kube.event(tj, "Normal", "JobCreated", f"created Job {jname} for generation {gen}")
+        return job
+
+    def fill(self) -> None:
+        """Start the queued ThumbnailJobs that fit in the free slots (after a Job finished)."""
+        for namespace, name in self.scheduler.next_up():
+            try:
+                self.reconcile(namespace, name)
+            except Exception:  # noqa: BLE001 - the resync retries it
+                RECONCILE_ERRORS.inc()
+                log.exception("starting %s/%s failed", namespace, name)
 
     def _announce(self, tj: dict, new: dict) -> None:
         """An Event (and a metric) for a phase the ThumbnailJob just entered."""
@@ -95,17 +128,17 @@ class Reconciler:
 
         Also refreshes the ThumbnailJobs-by-phase gauge.
         """
-        patterns = namespace_patterns(self.settings.watch_namespace)
-        plain = [p for p in patterns if not any(c in p for c in "*?[!,")]
-        # Named namespaces are listed one by one (a namespaced Role suffices); globs need a cluster list.
-        listing = ([tj for ns in plain for tj in self.kube.list_thumbnailjobs(ns)] if patterns and plain == patterns
-                   else self.kube.list_thumbnailjobs())
+        listing = [tj for ns in self._listing_scope() for tj in self.kube.list_thumbnailjobs(ns)]
+        # Oldest first, so queued ThumbnailJobs are admitted in order of creation.
+        listing.sort(key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"]))
         count = 0
         phases = dict.fromkeys(api.PHASES, 0)
+        queued = 0
         for tj in listing:
             meta, status = tj["metadata"], tj.get("status") or {}
-            if not namespace_watched(meta["namespace"], patterns):
+            if not namespace_watched(meta["namespace"], self._patterns):
                 continue
+            queued += status.get("reason") == "Queued"
             phases[status.get("phase") or api.PHASE_PENDING] += 1
             if status.get("observedGeneration") == meta.get("generation") and status.get("phase") in _TERMINAL:
                 continue
@@ -117,6 +150,8 @@ class Reconciler:
                 log.exception("reconcile of %s/%s failed", meta["namespace"], meta["name"])
         for phase, n in phases.items():
             THUMBNAILJOBS.labels(phase).set(n)
+        QUEUED.set(queued)
+        self.fill()
         return count
 
 

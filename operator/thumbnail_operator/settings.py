@@ -64,6 +64,8 @@ class OperatorSettings(BaseSettings):
     s3_bucket: str = Field("thumbnails", description="Bucket used when spec.source.bucket is empty, and for output.")
     s3_credentials_secret: str = "thumbnailer-s3"
     output_prefix: str = Field("thumbnails", description="Thumbnails go to <prefix>/<namespace>/<name>.<ext>.")
+    max_running_jobs: int = Field(10, ge=0, description="At most this many resizer Jobs run at once (0: no cap); "
+                                                      "the rest wait as Pending/Queued, oldest first.")
     job_backoff_limit: int = Field(3, ge=0, description="Retries of a resizer pod after a retryable failure.")
     job_active_deadline_seconds: int = Field(300, ge=1, description="Time limit of one Job, seconds.")
     job_ttl_seconds_after_finished: int = Field(3600, ge=0, description="Finished Jobs are deleted after, seconds.")

@@ -5,6 +5,7 @@ Reason values written to ``status.reason`` and the conditions:
 ==================  =========  ==========================================================
 reason              phase      meaning
 ==================  =========  ==========================================================
+Queued              Pending    the concurrency cap is reached; waits for a slot, oldest first
 JobCreated          Pending    the Job exists, its pod has not started
 Rendering           Running    the resizer pod is running
 ThumbnailReady      Succeeded  the thumbnail is in the store (``status.output``)
@@ -77,8 +78,12 @@ def _job_condition(job: dict, type_: str) -> dict | None:
     return None
 
 
-def desired_status(tj: dict, job: dict | None, pods: list[dict], now: str) -> dict[str, Any]:
+def desired_status(tj: dict, job: dict | None, pods: list[dict], now: str,
+                   queue_position: int | None = None) -> dict[str, Any]:
     """The ``status`` the ThumbnailJob ``tj`` should have, given its Job (or None) and that Job's pods.
+
+    ``queue_position`` (ThumbnailJobs ahead, when there is no Job because the
+    concurrency cap is reached) gives phase Pending with reason ``Queued``.
 
     All arguments are plain dicts in the API's JSON shape (camelCase); ``now`` is
     an RFC 3339 timestamp used for condition transitions. The previous status
@@ -115,6 +120,10 @@ def desired_status(tj: dict, job: dict | None, pods: list[dict], now: str) -> di
         status["completionTime"] = rfc3339(failed.get("lastTransitionTime")) or now
     elif job is not None and ((job.get("status") or {}).get("active") or 0) > 0 and _any_running(pods):
         phase, reason, message = api.PHASE_RUNNING, "Rendering", "the resizer is making the thumbnail"
+    elif job is None and queue_position is not None:
+        phase, reason = api.PHASE_PENDING, "Queued"
+        message = (f"waiting for a free Job slot; {queue_position} ahead" if queue_position
+                   else "waiting for a free Job slot; next in line")
     else:
         phase, reason, message = api.PHASE_PENDING, "JobCreated", "waiting for the resizer pod to start"
 

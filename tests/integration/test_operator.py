@@ -191,3 +191,31 @@ def test_events_tell_the_story_and_metrics_count(cluster, ns, operators):
 def _env_of(op) -> dict:
     raw = Path(f"/proc/{op.process.pid}/environ").read_bytes().split(b"\0")
     return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+
+def test_300_thumbnailjobs_at_once_never_run_more_than_the_cap(cluster, ns, operators, api_client):
+    cap, total = 5, 300
+    put_source(cluster, "op/photo.jpg")
+    operators(MAX_RUNNING_JOBS=str(cap))
+    items = [{"apiVersion": api.API_VERSION, "kind": api.KIND, "metadata": {"name": f"burst-{i:03d}", "namespace": ns},
+              "spec": {"source": {"key": "op/photo.jpg"}, "size": {"width": 16, "height": 16}}} for i in range(total)]
+    cluster.kubectl("create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}),
+                    timeout=300)
+    batch, custom = client.BatchV1Api(api_client), client.CustomObjectsApi(api_client)
+    peak, saw_queued, samples = 0, False, 0
+
+    def sample() -> bool:
+        nonlocal peak, saw_queued, samples
+        jobs = batch.list_namespaced_job(ns).items
+        unfinished = [j for j in jobs if not any(c.type in ("Complete", "Failed") and c.status == "True"
+                                                 for c in (j.status.conditions or []))]
+        peak, samples = max(peak, len(unfinished)), samples + 1
+        tjs = custom.list_namespaced_custom_object(api.GROUP, api.VERSION, ns, api.PLURAL)["items"]
+        saw_queued |= any((t.get("status") or {}).get("reason") == "Queued" for t in tjs)
+        return sum((t.get("status") or {}).get("phase") == "Succeeded" for t in tjs) == total
+
+    wait_for(sample, timeout=900, interval=0.3, what=f"all {total} ThumbnailJobs to succeed")
+    assert peak <= cap, f"{peak} unfinished Jobs at once (cap {cap}), over {samples} samples"
+    assert peak == cap and saw_queued  # the cap was actually reached and the rest queued
+    jobs = batch.list_namespaced_job(ns).items
+    assert len(jobs) == total and len({j.metadata.name for j in jobs}) == total  # one Job each
