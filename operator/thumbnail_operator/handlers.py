@@ -1,8 +1,9 @@
 """Kopf wiring, nothing else: every handler is one call into :mod:`.reconcile`.
 
 Event handlers (not create/update handlers) keep the operator level-based and
-leave ThumbnailJobs untouched: no progress annotations, no finalizer, so a
-manifest applied by Argo CD or Flux shows no drift. A periodic resync catches
+leave ThumbnailJobs untouched: no progress annotations, so a manifest applied
+by Argo CD or Flux shows no drift. The only thing written besides status is the
+finalizer of the ``Delete`` object-deletion policy. A periodic resync catches
 anything an event missed or a failed call left behind.
 """
 
@@ -10,26 +11,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 
 import kopf
 
 from thumbnailer import api
 
-from .jobs import LABEL_MANAGED_BY, LABEL_THUMBNAILJOB, MANAGED_BY
 from prometheus_client import start_http_server
 
+from .jobs import LABEL_MANAGED_BY, LABEL_THUMBNAILJOB, MANAGED_BY
+from kubernetes import client
+
 from .kube import Kube, load_api_client
+from .leader import LeaderElector
 from .metrics import RECONCILE_ERRORS
 from .reconcile import Reconciler
 from .settings import OperatorSettings
 
 log = logging.getLogger("thumbnail_operator")
-_state: dict[str, Reconciler] = {}
+_state: dict = {}  # "reconciler": Reconciler, "elector": LeaderElector | None
 
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_) -> None:
-    """Scope Kopf's own bookkeeping to the project's group and build the reconciler."""
+    """Build the reconciler; scope Kopf's own bookkeeping to the project's group.
+
+    With event handlers only, Kopf writes nothing on ThumbnailJobs; the storage
+    settings just keep any future Kopf annotation under ``thumbnailer.dev/``.
+    """
     settings.persistence.finalizer = f"{api.GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=api.GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -38,9 +47,32 @@ def configure(settings: kopf.OperatorSettings, **_) -> None:
     settings.watching.server_timeout = 300
     settings.execution.max_workers = 8
     ours = OperatorSettings()
-    _state["reconciler"] = Reconciler(Kube(load_api_client()), ours)
+    api_client = load_api_client()
+    reconciler = _state["reconciler"] = Reconciler(Kube(api_client), ours)
+    _state["elector"] = None
+    if ours.leader_election:
+        plain = [p for p in ours.watch_namespace.split() if not any(c in p for c in "*?[!,")]
+        elector = _state["elector"] = LeaderElector(
+            client.CoordinationV1Api(api_client), ours.leader_election_namespace or (plain[0] if plain else "default"),
+            "thumbnailer-operator", lease_seconds=ours.leader_election_lease_seconds,
+            renew_seconds=ours.leader_election_lease_seconds / 3,
+            # A new leader catches up on everything the previous one left unfinished.
+            on_elected=lambda: threading.Thread(target=reconciler.resync, daemon=True).start())
+        elector.start()
     if ours.metrics_port:
         start_http_server(ours.metrics_port, addr=ours.liveness_host)
+
+
+@kopf.on.cleanup()
+def release_leadership(**_) -> None:
+    """On a graceful stop, hand the Lease over at once instead of after it expires."""
+    if _state.get("elector") is not None:
+        _state["elector"].stop()
+
+
+def _leading() -> bool:
+    elector = _state.get("elector")
+    return elector is None or elector.is_leader
 
 
 @kopf.on.startup()
@@ -53,6 +85,8 @@ async def _resync_forever() -> None:
     reconciler = _state["reconciler"]
     while True:
         await asyncio.sleep(reconciler.settings.resync_seconds)
+        if not _leading():
+            continue
         try:
             await asyncio.to_thread(reconciler.resync)
         except Exception:  # noqa: BLE001 - the API server may be briefly away; try next period
@@ -60,6 +94,8 @@ async def _resync_forever() -> None:
 
 
 def _reconcile(namespace: str, name: str) -> None:
+    if not _leading():
+        return  # a standby replica: the leader acts (and a new leader resyncs everything)
     try:
         _state["reconciler"].reconcile(namespace, name)
     except Exception:
@@ -83,5 +119,6 @@ def job_changed(type: str | None, body: kopf.Body, namespace: str, **_) -> None:
             _reconcile(namespace, ref["name"])
     finished = any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
                    for c in (body.get("status") or {}).get("conditions") or [])
-    if finished or type == "DELETED":
+    if (finished or type == "DELETED") and _leading():
         _state["reconciler"].fill()
+

@@ -129,6 +129,34 @@ class Kube:
         pods = self._core.list_namespaced_pod(namespace, label_selector=f"batch.kubernetes.io/job-name={job_name}")
         return [self._plain(p) for p in pods.items]
 
+    def set_finalizer(self, tj: dict, finalizer: str, present: bool) -> bool:
+        """Add or remove ``finalizer`` on the ThumbnailJob, if it is unchanged since read.
+
+        A JSON patch guarded by a ``test`` of the resourceVersion; returns False on a
+        conflict (reconcile again) or if the object is gone.
+        """
+        meta = tj["metadata"]
+        current = meta.get("finalizers") or []
+        guard = {"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]}
+        if present:
+            if finalizer in current:
+                return True
+            op = ({"op": "add", "path": "/metadata/finalizers/-", "value": finalizer} if current
+                  else {"op": "add", "path": "/metadata/finalizers", "value": [finalizer]})
+        else:
+            if finalizer not in current:
+                return True
+            op = {"op": "remove", "path": f"/metadata/finalizers/{current.index(finalizer)}"}
+        try:
+            self._custom.patch_namespaced_custom_object(api.GROUP, api.VERSION, meta["namespace"], api.PLURAL,
+                                                        meta["name"], [guard, op],
+                                                        _content_type="application/json-patch+json")
+        except ApiException as e:
+            if e.status in (404, 409, 422):
+                return False
+            raise
+        return True
+
     def patch_status(self, tj: dict, status: dict) -> bool:
         """Write ``status`` if ``tj`` is unchanged since it was read (resourceVersion precondition).
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
+import time
 from collections import defaultdict
 
 from thumbnailer import api
 
+from .cleanup import CleanupFailed, Store, objects_to_delete
 from .jobs import LABEL_GENERATION, LABEL_THUMBNAILJOB, build_job, job_name, label_value
 from .kube import Kube
 from .metrics import JOBS_CREATED, QUEUED, RECONCILE_ERRORS, THUMBNAILJOBS, TIME_TO_SUCCEEDED
@@ -18,6 +20,8 @@ from .status import desired_status, status_changed
 
 log = logging.getLogger("thumbnail_operator")
 _TERMINAL = (api.PHASE_SUCCEEDED, api.PHASE_FAILED)
+#: Holds a deleted ThumbnailJob until its objects are removed (the Delete policy).
+FINALIZER = f"{api.GROUP}/finalizer"
 
 
 def utcnow() -> str:
@@ -55,7 +59,16 @@ class Reconciler:
         if tj is None or tj["metadata"].get("deletionTimestamp"):
             self._locks.pop((namespace, name), None)
             self.scheduler.forget(namespace, name)
+            if tj is not None and FINALIZER in (tj["metadata"].get("finalizers") or []):
+                self._clean_up(tj)
             return None
+        wants_finalizer = self.settings.object_deletion_policy == "Delete"
+        if wants_finalizer != (FINALIZER in (tj["metadata"].get("finalizers") or [])):
+            if not self.kube.set_finalizer(tj, FINALIZER, wants_finalizer):
+                return (tj.get("status") or {}).get("phase")  # changed meanwhile: its next event reconciles
+            tj = self.kube.get_thumbnailjob(namespace, name)
+            if tj is None:
+                return None
         gen = tj["metadata"]["generation"]
         status = tj.get("status") or {}
         jname = job_name(name, gen)
@@ -83,6 +96,32 @@ class Reconciler:
             if new["phase"] in _TERMINAL:
                 self.kube.set_job_ttl(namespace, jname, self.settings.job_ttl_seconds_after_finished)
         return new["phase"]
+
+    def _clean_up(self, tj: dict) -> None:
+        """Delete policy: remove the ThumbnailJob's objects, then release the finalizer.
+
+        Bounded: after ``cleanup_attempts`` failed tries (1, 2, 4, ... s apart) a
+        Warning event is recorded and the finalizer is released anyway, so a lost
+        store never blocks deletion forever.
+        """
+        attempts = self.settings.cleanup_attempts
+        for attempt in range(attempts):
+            try:
+                store = Store(self.settings)
+                for bucket, key in objects_to_delete(tj, self.settings):
+                    store.delete(bucket, key)
+                break
+            except CleanupFailed as e:
+                if attempt + 1 == attempts:
+                    self.kube.event(tj, "Warning", "CleanupFailed",
+                                    f"gave up removing the thumbnail after {attempts} tries: {e}")
+                else:
+                    time.sleep(min(2 ** attempt, 30))
+        meta = tj["metadata"]
+        for _ in range(3):  # the object may have changed meanwhile (resourceVersion guard)
+            fresh = self.kube.get_thumbnailjob(meta["namespace"], meta["name"])
+            if fresh is None or self.kube.set_finalizer(fresh, FINALIZER, False):
+                return
 
     def _start(self, tj: dict, jname: str) -> dict:
         """Create the Job for ``tj``'s generation (stopping Jobs of older generations first)."""
@@ -140,7 +179,8 @@ class Reconciler:
                 continue
             queued += status.get("reason") == "Queued"
             phases[status.get("phase") or api.PHASE_PENDING] += 1
-            if status.get("observedGeneration") == meta.get("generation") and status.get("phase") in _TERMINAL:
+            finished = status.get("observedGeneration") == meta.get("generation") and status.get("phase") in _TERMINAL
+            if finished and not meta.get("deletionTimestamp"):  # a deleted one may still owe its cleanup
                 continue
             try:
                 self.reconcile(meta["namespace"], meta["name"])

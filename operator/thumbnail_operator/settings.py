@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -63,6 +65,12 @@ class OperatorSettings(BaseSettings):
     s3_region: str = "us-east-1"
     s3_bucket: str = Field("thumbnails", description="Bucket used when spec.source.bucket is empty, and for output.")
     s3_credentials_secret: str = "thumbnailer-s3"
+    s3_access_key: str = Field("", description="The operator's own S3 credentials, for the deletion policy.")
+    s3_secret_key: str = Field("", repr=False)
+    object_deletion_policy: Literal["Delete", "Keep"] = Field(
+        "Delete", description="On ThumbnailJob deletion: Delete removes its thumbnail and an uploaded source "
+                              "(via a finalizer); Keep leaves the store alone (and adds no finalizer).")
+    cleanup_attempts: int = Field(5, ge=1, description="Tries to clean the store before giving up with a Warning.")
     output_prefix: str = Field("thumbnails", description="Thumbnails go to <prefix>/<namespace>/<name>.<ext>.")
     max_running_jobs: int = Field(10, ge=0, description="At most this many resizer Jobs run at once (0: no cap); "
                                                       "the rest wait as Pending/Queued, oldest first.")
@@ -72,6 +80,10 @@ class OperatorSettings(BaseSettings):
     max_pixels: int = Field(89_478_485, ge=1, description="Decompression-bomb limit passed to the resizer, pixels.")
     max_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest source image, bytes.")
     resync_seconds: float = Field(15.0, gt=0, description="Period of the full resync of unfinished ThumbnailJobs.")
+    leader_election: bool = Field(True, description="Replicas elect one active operator through a Lease.")
+    leader_election_namespace: str = Field("", description="Namespace of the Lease (empty: the first namespace "
+                                                           "in WATCH_NAMESPACE, else 'default').")
+    leader_election_lease_seconds: int = Field(15, ge=3, description="A dead leader is replaced after this long.")
     liveness_port: int = Field(8080, description="Port of the /healthz liveness endpoint.")
     metrics_port: int = Field(9090, description="Port of the Prometheus /metrics endpoint (0: off).")
     liveness_host: str = "0.0.0.0"

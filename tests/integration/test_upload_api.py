@@ -158,12 +158,18 @@ def test_thumbnail_has_etag_cache_control_and_a_filename(uploader):
     assert changed.status_code == 200 and changed.content == first.content
 
 
-def test_delete_removes_the_thumbnailjob_and_its_job(cluster, uploader):
+def test_delete_removes_the_job_its_thumbnail_and_its_source(cluster, uploader):
     job_id = uploader.post_image(PHOTO).json()["id"]
-    uploader.wait_done(job_id)
+    done = uploader.wait_done(job_id)
+    assert requests.get(uploader.url + done["thumbnail_url"], timeout=10).status_code == 200
     assert requests.delete(f"{uploader.url}/v1/jobs/{job_id}", timeout=10).status_code == 204
+    cluster.kubectl("wait", "--for=delete", "-n", uploader.namespace, f"thumbnailjob/{job_id}", "--timeout=60s")
     assert requests.get(f"{uploader.url}/v1/jobs/{job_id}", timeout=10).status_code == 404
     cluster.kubectl("wait", "--for=delete", "-n", uploader.namespace, f"job/{job_id}-g1", "--timeout=60s")
+    s3 = cluster.s3.client()
+    leftovers = [o.object_name for prefix in ("uploads/", "thumbnails/")
+                 for o in s3.list_objects(cluster.s3.bucket, f"{prefix}{uploader.namespace}/{job_id}", recursive=True)]
+    assert leftovers == []  # the operator's Delete policy removed the source and the thumbnail
 
 
 @pytest.mark.parametrize("multipart", [False, True], ids=["raw", "multipart"])

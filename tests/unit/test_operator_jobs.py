@@ -85,3 +85,18 @@ def test_namespace_patterns_follow_kopf_rules():
     assert watched("myapp-live", "myapp-*,!*-pr-*,*-pr-123") and not watched("myapp-pr-456", "myapp-*,!*-pr-*,*-pr-123")
     assert watched("myapp-pr-123", "myapp-*,!*-pr-*,*-pr-123")
     assert not watched("otherapp-pr-123", "myapp-*,!*-pr-*,*-pr-123")
+
+
+def test_deletion_removes_the_thumbnail_and_only_sources_the_uploader_stored():
+    from thumbnail_operator.cleanup import objects_to_delete
+
+    done = {"bucket": "thumbs", "key": "thumbnails/media/cat.jpg"}
+    uploaded = thumbnailjob()
+    uploaded["metadata"]["labels"] = {"app.kubernetes.io/created-by": "thumbnailer-uploader"}
+    uploaded["status"] = {"output": done}
+    assert objects_to_delete(uploaded, SETTINGS) == [("thumbs", "thumbnails/media/cat.jpg"),
+                                                     ("thumbs", "uploads/cat.jpg")]
+    gitops = thumbnailjob()
+    gitops["status"] = {"output": done}
+    assert objects_to_delete(gitops, SETTINGS) == [("thumbs", "thumbnails/media/cat.jpg")]
+    assert objects_to_delete(thumbnailjob(), SETTINGS) == []
