@@ -11,7 +11,7 @@ from .settings import OperatorSettings, namespace_patterns
 def main() -> None:
     settings = OperatorSettings()
     patterns = namespace_patterns(settings.watch_namespace)
-    kopf.configure(verbose=False)
+    kopf.configure(verbose=False, log_format=kopf.LogFormat.JSON)  # structured logs, one JSON object a line
     kopf.run(
         standalone=True,
         clusterwide=not patterns,

@@ -39,7 +39,9 @@ def configure(settings: kopf.OperatorSettings, **_) -> None:
     With event handlers only, Kopf writes nothing on ThumbnailJobs; the storage
     settings just keep any future Kopf annotation under ``thumbnailer.dev/``.
     """
-    settings.persistence.finalizer = f"{api.GROUP}/finalizer"
+    # Kopf removes "its" finalizer from objects that need none for its handlers, so it must
+    # not share a name with ours (reconcile.FINALIZER, owned by the Delete policy).
+    settings.persistence.finalizer = f"{api.GROUP}/kopf-finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=api.GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=api.GROUP, key="last-handled-configuration")

@@ -153,6 +153,9 @@ class Kube:
                                                         _content_type="application/json-patch+json")
         except ApiException as e:
             if e.status in (404, 409, 422):
+                logging.getLogger("thumbnail_operator").info(
+                    "finalizer patch on %s/%s not applied (%s %s); will retry", meta["namespace"], meta["name"],
+                    e.status, e.reason)
                 return False
             raise
         return True

@@ -118,7 +118,9 @@ def desired_status(tj: dict, job: dict | None, pods: list[dict], now: str,
         if parsed:
             reason, message = parsed
         status["completionTime"] = rfc3339(failed.get("lastTransitionTime")) or now
-    elif job is not None and ((job.get("status") or {}).get("active") or 0) > 0 and _any_running(pods):
+    elif job is not None and _any_started(pods):
+        # Once a pod has started, stay Running until the Job finishes (no flapping back to
+        # Pending between a pod's exit and the Job's condition, or between retries).
         phase, reason, message = api.PHASE_RUNNING, "Rendering", "the resizer is making the thumbnail"
     elif job is None and queue_position is not None:
         phase, reason = api.PHASE_PENDING, "Queued"
@@ -138,8 +140,8 @@ def desired_status(tj: dict, job: dict | None, pods: list[dict], now: str,
     return status
 
 
-def _any_running(pods: list[dict]) -> bool:
-    return any((p.get("status") or {}).get("phase") == "Running" for p in pods)
+def _any_started(pods: list[dict]) -> bool:
+    return any((p.get("status") or {}).get("phase") in ("Running", "Succeeded", "Failed") for p in pods)
 
 
 def _result(pods: list[dict]) -> dict | None:

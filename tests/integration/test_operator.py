@@ -280,3 +280,13 @@ def test_of_two_operators_one_acts_and_the_other_takes_over_when_it_dies(cluster
     assert f"_{standby.process.pid}_" in lease["spec"]["holderIdentity"]
     for name in ("ha-first", "ha-second"):
         assert [j["metadata"]["name"] for j in jobs_of(cluster, ns, name)] == [f"{name}-g1"]
+
+
+def test_a_job_past_its_deadline_fails_with_deadline_exceeded(cluster, ns, operators):
+    put_source(cluster, "op/photo.jpg")
+    operators(RESIZER_COMMAND=json.dumps(["sh", "-c", "sleep 30; exec python -m resizer"]),
+              JOB_ACTIVE_DEADLINE_SECONDS="3")
+    apply(cluster, ns, "slowpoke")
+    cluster.kubectl("wait", "-n", ns, "--for=condition=Failed", "thumbnailjob/slowpoke", "--timeout=60s")
+    status = tj(cluster, ns, "slowpoke")["status"]
+    assert status["reason"] == "DeadlineExceeded" and status["phase"] == "Failed"
