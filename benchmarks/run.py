@@ -20,7 +20,6 @@ Figures are printed, never asserted. ``python benchmarks/run.py`` (``make bench`
 
 from __future__ import annotations
 
-import io
 import json
 import statistics
 import subprocess

@@ -15,7 +15,6 @@ each. If the upload were held in memory whole, the peak would grow by about
 
 from __future__ import annotations
 
-import io
 import os
 import sys
 import tempfile

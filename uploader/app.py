@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import falcon
+import urllib3
+
+from thumbnailer.kubeclient import load_api_client
 
 from .observability import MetricsResource, RequestContext, configure_logging
 from .openapi import OpenAPIResource, add_docs_routes, build_spec
@@ -10,7 +13,7 @@ from .problems import serialize_error
 from .resources import HealthResource, JobResource, JobsResource, ReadyResource, ThumbnailResource
 from .settings import UploaderSettings
 from .store import Store
-from .thumbnailjobs import ThumbnailJobs, load_api_client
+from .thumbnailjobs import ThumbnailJobs
 
 
 def create_app(settings: UploaderSettings | None = None, store: Store | None = None,
@@ -19,7 +22,7 @@ def create_app(settings: UploaderSettings | None = None, store: Store | None = N
     configure_logging()
     settings = settings or UploaderSettings()
     store = store or Store(settings)
-    jobs = jobs or ThumbnailJobs(load_api_client(), settings.namespace)
+    jobs = jobs or ThumbnailJobs(load_api_client(urllib3.Timeout(connect=3, read=15)), settings.namespace)
     app = falcon.App(middleware=[RequestContext()])
     app.req_options.strip_url_path_trailing_slash = True
     app.set_error_serializer(serialize_error)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import urllib3
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from thumbnailer import api
@@ -19,17 +19,6 @@ class AlreadyExists(Exception):
 
 class ContinueExpired(Exception):
     """A list continue token is too old (the API server compacted past it)."""
-
-
-def load_api_client() -> client.ApiClient:
-    """An API client from the in-cluster service account, else ``$KUBECONFIG`` / ``~/.kube/config``."""
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        config.load_kube_config()
-    api_client = client.ApiClient()
-    api_client.rest_client.pool_manager.connection_pool_kw["timeout"] = urllib3.Timeout(connect=3, read=15)
-    return api_client
 
 
 class ThumbnailJobs:

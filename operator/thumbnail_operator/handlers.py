@@ -14,19 +14,19 @@ import logging
 import threading
 
 import kopf
-
-from thumbnailer import api
-
+from kubernetes import client
 from prometheus_client import start_http_server
 
-from .jobs import LABEL_MANAGED_BY, LABEL_THUMBNAILJOB, MANAGED_BY
-from kubernetes import client
+from thumbnailer import api
+from thumbnailer.kubeclient import load_api_client
 
-from .kube import Kube, load_api_client
+from .jobs import LABEL_MANAGED_BY, LABEL_THUMBNAILJOB, MANAGED_BY
+from .kube import Kube
 from .leader import LeaderElector
 from .metrics import RECONCILE_ERRORS
 from .reconcile import Reconciler
-from .settings import OperatorSettings
+from .settings import OperatorSettings, namespace_patterns, plain_namespaces
+from .status import job_finished
 
 log = logging.getLogger("thumbnail_operator")
 _state: dict = {}  # "reconciler": Reconciler, "elector": LeaderElector | None
@@ -53,7 +53,7 @@ def configure(settings: kopf.OperatorSettings, **_) -> None:
     reconciler = _state["reconciler"] = Reconciler(Kube(api_client), ours)
     _state["elector"] = None
     if ours.leader_election:
-        plain = [p for p in ours.watch_namespace.split() if not any(c in p for c in "*?[!,")]
+        plain = plain_namespaces(namespace_patterns(ours.watch_namespace))
         elector = _state["elector"] = LeaderElector(
             client.CoordinationV1Api(api_client), ours.leader_election_namespace or (plain[0] if plain else "default"),
             "thumbnailer-operator", lease_seconds=ours.leader_election_lease_seconds,
@@ -119,8 +119,6 @@ def job_changed(type: str | None, body: kopf.Body, namespace: str, **_) -> None:
     for ref in body.metadata.get("ownerReferences") or []:
         if ref.get("kind") == api.KIND and ref.get("apiVersion", "").startswith(api.GROUP + "/"):
             _reconcile(namespace, ref["name"])
-    finished = any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
-                   for c in (body.get("status") or {}).get("conditions") or [])
-    if (finished or type == "DELETED") and _leading():
+    if (job_finished(dict(body)) or type == "DELETED") and _leading():
         _state["reconciler"].fill()
 

@@ -5,26 +5,19 @@ from __future__ import annotations
 import datetime
 import logging
 
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from thumbnailer import api
 
-
-def load_api_client() -> client.ApiClient:
-    """An API client from the in-cluster service account, else ``$KUBECONFIG`` / ``~/.kube/config``."""
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        config.load_kube_config()
-    return client.ApiClient()
+from .jobs import LABEL_MANAGED_BY, MANAGED_BY
+from .status import job_finished
 
 
 class Kube:
     """Reads ThumbnailJobs, Jobs and pods; creates Jobs; writes ThumbnailJob status."""
 
     def __init__(self, api_client: client.ApiClient):
-        self._api = api_client
         self._custom = client.CustomObjectsApi(api_client)
         self._batch = client.BatchV1Api(api_client)
         self._core = client.CoreV1Api(api_client)
@@ -72,19 +65,12 @@ class Kube:
     def count_unfinished_jobs(self, namespaces: list[str], keep=lambda namespace: True) -> int:
         """Resizer Jobs without a Complete or Failed condition, in ``namespaces`` ([""]: all)
         and whose namespace passes ``keep``."""
-        from .jobs import LABEL_MANAGED_BY, MANAGED_BY
-
         selector = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
         count = 0
         for ns in namespaces:
             jobs = (self._batch.list_namespaced_job(ns, label_selector=selector) if ns
                     else self._batch.list_job_for_all_namespaces(label_selector=selector))
-            for job in jobs.items:
-                if not keep(job.metadata.namespace):
-                    continue
-                done = any(c.type in ("Complete", "Failed") and c.status == "True"
-                           for c in (job.status.conditions or []))
-                count += not done
+            count += sum(keep(job.metadata.namespace) and not job_finished(self._plain(job)) for job in jobs.items)
         return count
 
     def set_job_ttl(self, namespace: str, name: str, seconds: int) -> None:

@@ -15,13 +15,19 @@ from .jobs import LABEL_GENERATION, LABEL_THUMBNAILJOB, build_job, job_name, lab
 from .kube import Kube
 from .metrics import JOBS_CREATED, QUEUED, RECONCILE_ERRORS, THUMBNAILJOBS, TIME_TO_SUCCEEDED
 from .scheduler import Scheduler
-from .settings import OperatorSettings, namespace_patterns, namespace_watched
+from .settings import OperatorSettings, namespace_patterns, namespace_watched, plain_namespaces
 from .status import desired_status, status_changed
 
 log = logging.getLogger("thumbnail_operator")
 _TERMINAL = (api.PHASE_SUCCEEDED, api.PHASE_FAILED)
 #: Holds a deleted ThumbnailJob until its objects are removed (the Delete policy).
 FINALIZER = f"{api.GROUP}/finalizer"
+
+
+def finished_for_generation(tj: dict) -> bool:
+    """Whether ``tj``'s status is terminal for its current generation."""
+    status = tj.get("status") or {}
+    return status.get("observedGeneration") == tj["metadata"].get("generation") and status.get("phase") in _TERMINAL
 
 
 def utcnow() -> str:
@@ -46,7 +52,7 @@ class Reconciler:
 
     def _listing_scope(self) -> list[str]:
         """Namespaces to list one by one (a namespaced Role suffices), or [""] for one cluster-wide list."""
-        plain = [p for p in self._patterns if not any(c in p for c in "*?[!,")]
+        plain = plain_namespaces(self._patterns)
         return plain if self._patterns and plain == self._patterns else [""]
 
     def reconcile(self, namespace: str, name: str) -> str | None:
@@ -72,7 +78,7 @@ class Reconciler:
         gen = tj["metadata"]["generation"]
         status = tj.get("status") or {}
         jname = job_name(name, gen)
-        if status.get("observedGeneration") == gen and status.get("phase") in _TERMINAL:
+        if finished_for_generation(tj):
             # Final for this generation. Let the TTL controller remove the Job now that its
             # outcome is recorded (it may be gone already; then this is a no-op).
             self.kube.set_job_ttl(namespace, jname, self.settings.job_ttl_seconds_after_finished)
@@ -179,8 +185,7 @@ class Reconciler:
                 continue
             queued += status.get("reason") == "Queued"
             phases[status.get("phase") or api.PHASE_PENDING] += 1
-            finished = status.get("observedGeneration") == meta.get("generation") and status.get("phase") in _TERMINAL
-            if finished and not meta.get("deletionTimestamp"):  # a deleted one may still owe its cleanup
+            if finished_for_generation(tj) and not meta.get("deletionTimestamp"):  # a deleted one may still owe its cleanup
                 continue
             try:
                 self.reconcile(meta["namespace"], meta["name"])

@@ -17,6 +17,11 @@ def namespace_patterns(spec: str) -> list[str]:
     return spec.split()
 
 
+def plain_namespaces(patterns: list[str]) -> list[str]:
+    """The patterns that are plain namespace names (no glob, negation or chain)."""
+    return [p for p in patterns if not any(c in p for c in "*?[!,")]
+
+
 def namespace_watched(namespace: str, patterns: list[str]) -> bool:
     """Whether Kopf serves ``namespace`` with ``patterns``.
 

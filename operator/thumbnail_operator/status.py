@@ -78,6 +78,11 @@ def _job_condition(job: dict, type_: str) -> dict | None:
     return None
 
 
+def job_finished(job: dict) -> bool:
+    """Whether a Job (dict) has a True ``Complete`` or ``Failed`` condition."""
+    return bool(_job_condition(job, "Complete") or _job_condition(job, "Failed"))
+
+
 def desired_status(tj: dict, job: dict | None, pods: list[dict], now: str,
                    queue_position: int | None = None) -> dict[str, Any]:
     """The ``status`` the ThumbnailJob ``tj`` should have, given its Job (or None) and that Job's pods.

@@ -16,7 +16,6 @@ from PIL import Image, ImageOps, ImageStat
 
 from casecheck import browser_frames
 from thumbnailer import api
-from waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
