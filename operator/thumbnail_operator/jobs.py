@@ -93,7 +93,7 @@ def build_job(tj: dict, settings: OperatorSettings) -> dict:
             "command": list(settings.resizer_command),
             "env": env,
             "terminationMessagePolicy": "FallbackToLogsOnError",
-            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
+            "resources": settings.resizer_resources,
             "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                 "capabilities": {"drop": ["ALL"]}},
             "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],

@@ -65,6 +65,10 @@ class OperatorSettings(BaseSettings):
     resizer_image_pull_policy: str = "IfNotPresent"
     resizer_service_account: str = Field("", description="ServiceAccount of resizer pods (empty: default).")
     resizer_command: list[str] = Field(["python", "-m", "resizer"], description="Container command (JSON list).")
+    resizer_resources: dict = Field(
+        {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
+        description="The resizer container's resources (JSON, as in a pod spec). The default memory limit holds "
+                    "a MAX_PIXELS (89.5 MP) RGBA image decoded (358 MB) with room for the resampled copy.")
     s3_endpoint: str = Field("minio:9000", description="host:port of the S3 store, as seen from resizer pods.")
     s3_secure: bool = False
     s3_region: str = "us-east-1"

@@ -100,3 +100,11 @@ def test_deletion_removes_the_thumbnail_and_only_sources_the_uploader_stored():
     gitops["status"] = {"output": done}
     assert objects_to_delete(gitops, SETTINGS) == [("thumbs", "thumbnails/media/cat.jpg")]
     assert objects_to_delete(thumbnailjob(), SETTINGS) == []
+
+
+def test_resizer_resources_come_from_the_settings(monkeypatch):
+    default = build_job(thumbnailjob(), SETTINGS)["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert default["limits"] == {"memory": "1Gi"}
+    monkeypatch.setenv("RESIZER_RESOURCES", '{"requests": {"cpu": "1"}, "limits": {"memory": "2Gi"}}')
+    container = build_job(thumbnailjob(), OperatorSettings())["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"] == {"requests": {"cpu": "1"}, "limits": {"memory": "2Gi"}}
