@@ -142,6 +142,9 @@ class ControlPlane:
             # The kubernetes Service's endpoint would be 127.0.0.1, which
             # Endpoints validation rejects; nothing in-cluster needs it here.
             "--endpoint-reconciler-type=none",
+            # `kubectl logs` reaches the development node's log endpoint at its InternalIP
+            # (127.0.0.1); its Hostname address ("devnode") resolves nowhere.
+            "--kubelet-preferred-address-types=InternalIP",
             "--profiling=false",
             "--v=1",
         ], logs / "kube-apiserver.log")

@@ -24,7 +24,24 @@ What it honours:
   * pod deletion: SIGTERM to the process group, SIGKILL after
     ``terminationGracePeriodSeconds`` (capped at 10 s), then the pod object is
     removed with grace period 0.
-  * each container's output is kept in ``<state-dir>/pods/<ns>_<pod>_<uid>/<container>.log``.
+  * each container's output is kept in ``<state-dir>/pods/<ns>_<pod>_<uid>/<container>.log``
+    (stdout and stderr together); when a container restarts, the log of the run
+    before is moved to ``<container>.previous.log``.
+  * ``kubectl logs`` (the API's ``pods/log`` subresource): a minimal kubelet-style
+    HTTPS endpoint on 127.0.0.1 (a free port, self-signed certificate), advertised
+    in the Node's ``status.daemonEndpoints.kubeletEndpoint.Port`` with the address
+    ``InternalIP`` 127.0.0.1 (the API server is started with
+    ``--kubelet-preferred-address-types=InternalIP``; it verifies no kubelet
+    certificate without ``--kubelet-certificate-authority``). It serves only
+    ``GET /containerLogs/{namespace}/{pod}/{container}`` and honours
+    ``tailLines``, ``limitBytes``, ``previous`` (the run before the last restart;
+    400 if the container has not restarted) and ``follow`` (streams until the
+    container's process exits, the pod is deleted or the node stops). It ignores
+    ``timestamps``, ``sinceSeconds`` and ``sinceTime`` (the log file has no
+    per-line times: the whole log is returned). It asks for no client
+    certificate: anyone on this machine who finds the port can read pod logs,
+    which is fine for a development node and nothing else. No exec, attach,
+    port-forward, metrics or ``/healthz``.
 
 What it ignores: images, volumes and mounts, resources and limits, probes,
 security contexts, ports and networking (the pod IP is 127.0.0.1), node
@@ -40,15 +57,20 @@ import logging
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
+
+from .pki import CertificateAuthority
 
 log = logging.getLogger("devnode")
 
@@ -215,8 +237,14 @@ class PodRunner(threading.Thread):
                 log.warning("status update for %s/%s failed: %s", self.ns, self.name, e.reason)
 
     # --- processes -------------------------------------------------------
-    def _launch(self, c: dict) -> tuple[subprocess.Popen | None, dict]:
-        """Start container ``c``; returns (process or None, state dict)."""
+    def _launch(self, c: dict, restart: bool = False) -> tuple[subprocess.Popen | None, dict]:
+        """Start container ``c``; returns (process or None, state dict).
+
+        ``restart``: the container ran before in this pod; its log so far becomes
+        ``<name>.previous.log`` (what ``kubectl logs --previous`` shows).
+        """
+        if restart and (self.dir / f"{c['name']}.log").exists():
+            os.replace(self.dir / f"{c['name']}.log", self.dir / f"{c['name']}.previous.log")
         try:
             env = self.environment(c)
         except ConfigError as e:
@@ -318,7 +346,7 @@ class PodRunner(threading.Thread):
     def _run_container(self, c: dict, policy: str) -> None:
         restarts, last, backoff = 0, None, 1.0
         while True:
-            proc, state = self._launch(c)
+            proc, state = self._launch(c, restart=restarts > 0)
             self.statuses[c["name"]] = self._container_status(c, state, restarts, last)
             if proc is None:
                 if "waiting" in state:
@@ -340,6 +368,134 @@ class PodRunner(threading.Thread):
             backoff = min(backoff * 2, 10.0)
 
 
+class _TLSServer(ThreadingHTTPServer):
+    """A threading HTTP server whose connections are TLS; the handshake runs in the
+    connection's own thread (a stalled client never blocks ``accept``)."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type, context: ssl.SSLContext):
+        self.context = context
+        super().__init__(address, handler)
+
+    def get_request(self):  # noqa: D102 - socketserver hook
+        sock, addr = self.socket.accept()
+        return self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+
+    def handle_error(self, request, client_address) -> None:  # noqa: D102 - quiet: clients come and go
+        log.debug("kubelet endpoint: connection from %s failed", client_address, exc_info=True)
+
+
+class _LogHandler(BaseHTTPRequestHandler):
+    """``GET /containerLogs/{namespace}/{pod}/{container}``, as the kubelet serves it
+    to the API server (see the module docstring for the query parameters)."""
+
+    node: "DevNode"
+    server_version = "devnode-kubelet"
+    timeout = 30.0
+    follow_poll = 0.2
+
+    def setup(self) -> None:
+        self.request.settimeout(self.timeout)
+        self.request.do_handshake()
+        super().setup()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
+        log.debug("kubelet endpoint: " + format, *args)
+
+    def _error(self, code: int, message: str) -> None:
+        body = (message + "\n").encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802 - BaseHTTPRequestHandler's name
+        url = urlsplit(self.path)
+        parts = [unquote(p) for p in url.path.split("/")]
+        if len(parts) != 5 or parts[1] != "containerLogs" or not all(parts[2:]):
+            return self._error(404, "the development node serves only /containerLogs/{namespace}/{pod}/{container}")
+        ns, pod, container = parts[2:]
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        try:
+            tail = _count(query, "tailLines")
+            limit = _count(query, "limitBytes")
+        except ValueError as e:
+            return self._error(400, str(e))
+        previous = query.get("previous", "").lower() == "true"
+        follow = query.get("follow", "").lower() == "true" and not previous
+        try:
+            path, runner = self.node.container_log(ns, pod, container, previous)
+        except LookupError as e:
+            return self._error(404, e.args[0])
+        except ValueError as e:
+            return self._error(400, e.args[0])
+        data = path.read_bytes()
+        offset = len(data)
+        if tail is not None:
+            data = b"".join(data.splitlines(keepends=True)[-tail:]) if tail else b""
+        if limit is not None:
+            data = data[:limit]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        if not follow:
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()  # HTTP/1.0: a followed log ends when the connection closes
+        try:
+            self.wfile.write(data)
+            sent = len(data)
+            while follow and (limit is None or sent < limit):
+                running = self.node.container_running(runner, container)
+                with open(path, "rb") as f:
+                    f.seek(offset)
+                    chunk = f.read(65536)
+                if chunk:
+                    offset += len(chunk)
+                    chunk = chunk if limit is None else chunk[:limit - sent]
+                    self.wfile.write(chunk)
+                    sent += len(chunk)
+                elif not running or self.node.stop.wait(self.follow_poll):
+                    break  # read once more after the process ended, then stop
+        except (OSError, ssl.SSLError):
+            pass  # the client went away
+
+
+def _count(query: dict[str, str], name: str) -> int | None:
+    """A non-negative integer query parameter, or None when absent; raises ValueError."""
+    if name not in query:
+        return None
+    try:
+        value = int(query[name])
+    except ValueError:
+        raise ValueError(f"{name}: not an integer: {query[name]!r}") from None
+    if value < 0:
+        raise ValueError(f"{name}: must not be negative")
+    return value
+
+
+class KubeletEndpoint:
+    """The node's HTTPS log endpoint on ``127.0.0.1:<port>`` with a fresh self-signed
+    certificate under ``<state-dir>/kubelet-pki``; :meth:`start` serves in a thread."""
+
+    def __init__(self, node: "DevNode"):
+        pki = CertificateAuthority(node.state_dir / "kubelet-pki", common_name="devnode-kubelet-ca")
+        pair = pki.issue("kubelet", node.node_name, server=True, dns_names=(node.node_name, "localhost"),
+                         ip_addresses=("127.0.0.1",))
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(pair.cert), str(pair.key))
+        handler = type("LogHandler", (_LogHandler,), {"node": node})
+        self.httpd = _TLSServer(("127.0.0.1", 0), handler, context)
+        self.port: int = self.httpd.server_address[1]
+
+    def start(self) -> None:
+        threading.Thread(target=self.httpd.serve_forever, name="kubelet-endpoint", daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 class DevNode:
     """Registers ``node_name`` and runs the pods bound to it until ``stop`` is set.
 
@@ -353,6 +509,38 @@ class DevNode:
         self.finalized: set[str] = set()
         self.retry_after: dict[str, float] = {}
         self.stop = threading.Event()
+        self.endpoint: KubeletEndpoint | None = None
+
+    def container_log(self, ns: str, pod: str, container: str, previous: bool) -> tuple[Path, PodRunner | None]:
+        """The log file of ``container`` in the newest pod ``ns/pod`` run here, and its runner
+        (None if this node process did not run it). Raises LookupError (unknown pod or
+        container) or ValueError (not started yet; no previous run), with the message."""
+        runner = next((r for r in reversed(list(self.runners.values())) if (r.ns, r.name) == (ns, pod)), None)
+        if runner is not None:
+            directory, spec = runner.dir, runner.pod["spec"]
+            names = [c["name"] for c in (spec.get("initContainers") or []) + spec["containers"]]
+            if container not in names:
+                raise LookupError(f"container {container!r} is not valid for pod {pod!r}")
+        else:
+            dirs = sorted((self.state_dir / "pods").glob(f"{ns}_{pod}_*"), key=lambda d: d.stat().st_mtime)
+            if not dirs:
+                raise LookupError(f"pod {ns}/{pod} is not known to the development node")
+            directory = dirs[-1]
+        if previous:
+            path = directory / f"{container}.previous.log"
+            if not path.exists():
+                raise ValueError(f"previous terminated container {container!r} in pod {pod!r} not found")
+        else:
+            path = directory / f"{container}.log"
+            if not path.exists():
+                raise ValueError(f"container {container!r} in pod {pod!r} is waiting to start")
+        return path, runner
+
+    @staticmethod
+    def container_running(runner: PodRunner | None, container: str) -> bool:
+        """Whether ``container``'s process in ``runner``'s pod is still running."""
+        proc = runner.procs.get(container) if runner is not None else None
+        return proc is not None and proc.poll() is None
 
     def register(self) -> None:
         """Create (or take over) the Node object and mark it Ready."""
@@ -371,7 +559,9 @@ class DevNode:
     def heartbeat(self) -> None:
         """Write the Node's Ready condition and capacity."""
         capacity = {"cpu": str(os.cpu_count() or 1), "memory": "8Gi", "pods": "110"}
+        endpoints = {"kubeletEndpoint": {"Port": self.endpoint.port}} if self.endpoint else {}
         self.api.patch_node_status(self.node_name, {"status": {
+            "daemonEndpoints": endpoints,
             "capacity": capacity, "allocatable": capacity,
             "conditions": [{"type": "Ready", "status": "True", "reason": "DevNodeReady",
                             "message": "development node (runs containers as local processes)",
@@ -430,7 +620,11 @@ class DevNode:
                 log.warning("binding %s/%s failed: %s", meta["namespace"], meta["name"], e.reason)
 
     def run(self) -> None:
-        """List-then-watch all pods until :attr:`stop` is set, re-listing on any error."""
+        """Serve the log endpoint and list-then-watch all pods until :attr:`stop` is set,
+        re-listing on any error."""
+        self.endpoint = KubeletEndpoint(self)
+        self.endpoint.start()
+        log.info("kubelet endpoint (container logs) on https://127.0.0.1:%d", self.endpoint.port)
         self.register()
         serialize = self.api.api_client.sanitize_for_serialization
         last_beat = time.monotonic()
@@ -457,6 +651,7 @@ class DevNode:
             runner.kill()
         for runner in self.runners.values():
             runner.join(MAX_GRACE_SECONDS + 10)
+        self.endpoint.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
