@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: help install binaries test up down status bench e2e clean
+.PHONY: help install binaries test up down status bench e2e clean debug-bundle
 
 help:
 	@echo "make up      start the local stack (control plane, S3, dev node, operator, uploader)"
@@ -15,6 +15,7 @@ help:
 	@echo "make test    run the whole test suite (unit + integration on the local control plane)"
 	@echo "make bench   run the benchmarks"
 	@echo "make e2e     run the kind suite (needs Docker)"
+	@echo "make debug-bundle NAMESPACE=ns [RELEASE=name] [OUTPUT=file.tar.gz]  one tarball for a bug report"
 
 $(STAMP):
 	@echo "==> creating $(VENV) and installing the project with its dev dependencies"
@@ -50,3 +51,10 @@ e2e: install
 
 clean: down
 	rm -rf $(VENV) .local .pytest_cache
+
+# One tarball for a bug report (secrets redacted): kubeconfig as kubectl resolves it
+# ($$KUBECONFIG, else ~/.kube/config); helm from PATH, else the pinned one if built.
+debug-bundle: install
+	@test -n "$(NAMESPACE)" || { echo "usage: make debug-bundle NAMESPACE=<namespace> [RELEASE=<release>] [OUTPUT=<file.tar.gz>]" >&2; exit 2; }
+	PATH="$$PATH:$$(bash hack/provision.sh --print 2>/dev/null)" $(PY) -m thumbnailer.debugbundle --namespace "$(NAMESPACE)" \
+		$(if $(RELEASE),--release "$(RELEASE)") $(if $(OUTPUT),--output "$(OUTPUT)")
