@@ -34,3 +34,24 @@ def test_rendered_chart_passes_server_side_dry_run(cluster, crd, namespace, bina
 
 def test_chart_ships_the_same_crd_as_the_repository():
     assert (CHART / "crds" / "thumbnailjob.yaml").read_bytes() == (REPO_ROOT / "crds" / "thumbnailjob.yaml").read_bytes()
+
+
+def test_chart_values_reach_the_operator_settings(binaries, monkeypatch):
+    """The operator Deployment's env, read by the operator's own settings class, says what the values say."""
+    import yaml
+
+    from thumbnail_operator.settings import OperatorSettings
+
+    rendered = helm(binaries, "template", "thumbs", str(CHART), "--kube-version", "1.36.3",
+                    "--set", "resizer.resources.limits.memory=3Gi", "--set", "operator.maxRunningJobs=7",
+                    "--set", "operator.objectDeletionPolicy=Keep", "--set", "resizerImage.tag=9.9")
+    deployment = next(d for d in yaml.safe_load_all(rendered)
+                      if d and d["kind"] == "Deployment" and d["metadata"]["name"] == "thumbs-thumbnailer-operator")
+    for var in deployment["spec"]["template"]["spec"]["containers"][0]["env"]:
+        if "value" in var:
+            monkeypatch.setenv(var["name"], var["value"])
+    settings = OperatorSettings()
+    assert settings.resizer_resources == {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "3Gi"}}
+    assert settings.max_running_jobs == 7 and settings.object_deletion_policy == "Keep"
+    assert settings.resizer_image == "thumbnailer-resizer:9.9"
+    assert settings.resizer_service_account == "thumbs-thumbnailer-resizer"
