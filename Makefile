@@ -7,15 +7,17 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: help install binaries test up down status bench e2e clean debug-bundle
+.PHONY: help install binaries test up down status bench e2e images lint clean debug-bundle
 
 help:
 	@echo "make up      start the local stack (control plane, S3, dev node, operator, uploader)"
 	@echo "make down    stop it"
 	@echo "make test    run the whole test suite (unit + integration on the local control plane)"
 	@echo "make bench   run the benchmarks"
-	@echo "make e2e     run the kind suite (needs Docker)"
+	@echo "make e2e     run the kind suite (needs Docker and kind; E2E_ARGS=--keep-cluster keeps the cluster)"
 	@echo "make debug-bundle NAMESPACE=ns [RELEASE=name] [OUTPUT=file.tar.gz]  one tarball for a bug report"
+	@echo "make images  build thumbnailer:$(VERSION) and thumbnailer-resizer:$(VERSION) (needs Docker)"
+	@echo "make lint    lint both Dockerfiles with hadolint"
 
 $(STAMP):
 	@echo "==> creating $(VENV) and installing the project with its dev dependencies"
@@ -46,8 +48,24 @@ bench: install binaries
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/upload.py
 
-e2e: install
-	$(VENV)/bin/pytest tests/e2e -m kind
+e2e: install binaries
+	$(VENV)/bin/pytest tests/e2e -m kind -rs $(E2E_ARGS)
+
+# The two images, tagged as helm/thumbnailer/values.yaml expects (image, resizerImage).
+# No Docker engine: one line saying so, before any docker command runs.
+DOCKER ?= docker
+VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
+REVISION = $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(if $(shell git status --porcelain --untracked-files=no 2>/dev/null),-dirty)
+SOURCE = $(or $(shell git config --get remote.origin.url 2>/dev/null),unknown)
+BUILD_ARGS = --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) --build-arg SOURCE=$(SOURCE)
+
+images:
+	$(if $(shell $(DOCKER) info --format '{{.ServerVersion}}' 2>/dev/null),,$(error make images: no Docker engine answers `$(DOCKER) info`; start Docker (or build on a machine that has it)))
+	$(DOCKER) build -f Dockerfile.operator $(BUILD_ARGS) -t thumbnailer:$(VERSION) .
+	$(DOCKER) build -f Dockerfile.resizer $(BUILD_ARGS) -t thumbnailer-resizer:$(VERSION) .
+
+lint: install
+	$(VENV)/bin/hadolint --config .hadolint.yaml Dockerfile.operator Dockerfile.resizer
 
 clean: down
 	rm -rf $(VENV) .local .pytest_cache
