@@ -76,7 +76,7 @@ MAX_RESIZER_POD_LOGS = 50
 #: Lines kept from the end of each container log.
 LOG_TAIL_LINES = 10000
 #: Pod labels that mark the components whose logs are collected.
-COMPONENT_LABEL, COMPONENTS = "app.kubernetes.io/component", ("operator", "uploader")
+COMPONENT_LABEL, COMPONENTS = "app.kubernetes.io/component", ("operator", "uploader", "minio")
 RESIZER_LABEL, RESIZER_MANAGED_BY = "app.kubernetes.io/managed-by", "thumbnailer-operator"
 CHART_LABEL, APP_VERSION_LABEL = "helm.sh/chart", "app.kubernetes.io/version"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -486,7 +486,7 @@ def collect_objects(bundle: Bundle, kube: KubeReader, kind: str) -> str:
 
 
 def pods_for_logs(pods: list[dict]) -> tuple[list[dict], int]:
-    """The operator and uploader pods (label ``app.kubernetes.io/component``) and the newest
+    """The operator, uploader and bundled MinIO pods (label ``app.kubernetes.io/component``) and the newest
     :data:`MAX_RESIZER_POD_LOGS` resizer pods (``app.kubernetes.io/managed-by=thumbnailer-operator``);
     returns (pods, number of older resizer pods left out)."""
     def labels(p: dict) -> dict:
