@@ -70,16 +70,15 @@ def check_thumbnailjobs_listed(kind, jobs: dict[str, dict]) -> None:
         assert "Succeeded" in line, line
 
 
-def run_helm_test_hook(kind) -> bool:
-    """``helm test`` if the installed release has a test hook; False if it has none.
+def run_helm_test_hook(kind) -> None:
+    """``helm test`` on the installed release; its test hook must be there.
 
     The release's own hooks (``helm get hooks``), not ``helm template``: that
     renders for Kubernetes v1.20 unless told otherwise, below the chart's kubeVersion.
     """
-    if not kindsuite.has_test_hook(kind.helm("get", "hooks", RELEASE, "--namespace", NAMESPACE)):
-        return False
+    assert kindsuite.has_test_hook(kind.helm("get", "hooks", RELEASE, "--namespace", NAMESPACE)), \
+        "the release has no `helm test` hook (helm/thumbnailer/templates/tests/)"
     kind.helm("test", RELEASE, "--namespace", NAMESPACE, "--timeout", "5m", timeout=400)
-    return True
 
 
 def uninstall(kind) -> None:
@@ -97,6 +96,5 @@ def test_photos_become_thumbnails_on_kind_and_the_release_uninstalls(kind, relea
     jobs = upload_photos_and_wait(kind, uploader_url)
     check_thumbnails(kind, uploader_url, jobs)
     check_thumbnailjobs_listed(kind, jobs)
-    if not run_helm_test_hook(kind):
-        print("the chart has no `helm test` hook (templates/tests/): not run")
+    run_helm_test_hook(kind)
     uninstall(kind)
