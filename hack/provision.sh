@@ -22,7 +22,8 @@ log() { printf '[provision] %s\n' "$*" >&2; }
 k8s_dir=$cache/bin/kubernetes-$KUBERNETES_VERSION
 etcd_dir=$cache/bin/etcd-$ETCD_VERSION
 s3_dir=$cache/bin/versitygw-$VERSITYGW_VERSION
-helm_dir=$cache/bin/helm-$HELM_VERSION
+# -b2: the build recipe changed (Kubernetes version ldflags), so older cached builds are not reused.
+helm_dir=$cache/bin/helm-$HELM_VERSION-b2
 all_dirs=("$k8s_dir" "$etcd_dir" "$s3_dir" "$helm_dir")
 
 # Print one PATH-style list of every tool directory.
@@ -102,12 +103,22 @@ build_versitygw() {
   build_gobin "$s3_dir" "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
 }
 
+# Helm's own Makefile sets the Kubernetes version that `helm template` and
+# `helm lint` assume (without it: v1.20, below the chart's kubeVersion) from the
+# k8s.io/client-go it is built with (v0.37.x -> 1.37); so do we.
 build_helm() {
   log "helm $HELM_VERSION"
-  local v=$HELM_VERSION
+  local v=$HELM_VERSION gomod kube major minor ld
   mkdir -p "$helm_dir"
-  GOBIN=$helm_dir go install -trimpath \
-    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$v" "helm.sh/helm/v3/cmd/helm@$v"
+  gomod=$(go mod download -json "helm.sh/helm/v3@$v" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
+  kube=$(sed -n 's#^[[:space:]]*k8s.io/client-go v0\.\([0-9]*\)\..*#\1#p' "$gomod")
+  [[ -n $kube ]] || { log "no k8s.io/client-go in $gomod"; exit 1; }
+  major=1 minor=$kube
+  ld="-s -w -X helm.sh/helm/v3/internal/version.version=$v"
+  for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+    ld+=" -X $pkg.k8sVersionMajor=$major -X $pkg.k8sVersionMinor=$minor"
+  done
+  GOBIN=$helm_dir go install -trimpath -ldflags "$ld" "helm.sh/helm/v3/cmd/helm@$v"
   "$helm_dir/helm" version --short
 }
 

@@ -55,3 +55,10 @@ def test_chart_values_reach_the_operator_settings(binaries, monkeypatch):
     assert settings.max_running_jobs == 7 and settings.object_deletion_policy == "Keep"
     assert settings.resizer_image == "thumbnailer-resizer:9.9"
     assert settings.resizer_service_account == "thumbs-thumbnailer-resizer"
+
+
+def test_pinned_helm_renders_the_chart_without_kube_version(binaries):
+    """`helm template` as the README gives it: the pinned helm knows a Kubernetes version the chart accepts
+    (built with the version ldflags Helm's own Makefile sets; without them Helm assumes v1.20)."""
+    rendered = helm(binaries, "template", "thumbs", str(CHART))
+    assert "name: thumbs-thumbnailer-operator" in rendered
