@@ -1,4 +1,4 @@
-"""``python -m devcluster up | down | status | serve``: the local stack behind ``make up``.
+"""``python -m devcluster up | down | status | put FILE KEY | serve``: the local stack behind ``make up``.
 
 ``up`` starts ``serve`` in the background, waits until the stack is ready and
 prints where it is; ``down`` stops it and checks that nothing it started is
@@ -153,6 +153,9 @@ def put(path: Path, key: str) -> int:
     """Upload a local file into the running stack's bucket (for ThumbnailJobs applied with kubectl)."""
     from minio import Minio
 
+    if not path.is_file():
+        print(f"{path}: no such file", file=sys.stderr)
+        return 2
     info = _read_stack()
     if not info or not _alive(info["pid"]):
         print("not running; `make up` first", file=sys.stderr)
@@ -165,10 +168,14 @@ def put(path: Path, key: str) -> int:
 
 
 def status() -> int:
-    """Print the running stack's ``stack.json``; 1 when it is not running."""
+    """Print the running stack's ``stack.json`` with the S3 secret key masked; 1 when it is not running.
+
+    The key stays readable in ``.local/stack.json`` (mode 600) for whoever needs it.
+    """
     info = _read_stack()
     if info and _alive(info["pid"]):
-        print(json.dumps(info, indent=2))
+        shown = {k: ("****" if k == "s3_secret_key" else v) for k, v in info.items()}
+        print(json.dumps(shown, indent=2))
         return 0
     print("not running")
     return 1
