@@ -66,6 +66,7 @@ images:
 
 lint: install
 	$(VENV)/bin/hadolint --config .hadolint.yaml Dockerfile.operator Dockerfile.resizer
+	@echo "hadolint: Dockerfile.operator and Dockerfile.resizer are clean"
 
 clean: down
 	rm -rf $(VENV) .local .pytest_cache
