@@ -8,12 +8,44 @@ from typing import BinaryIO
 import urllib3
 from minio import Minio
 from minio.error import S3Error
+from minio.helpers import check_bucket_name, check_object_name
 
 from .errors import ImageRejected, SourceMissing, StoreUnavailable
 from .settings import ResizerSettings
 
 _CHUNK = 1024 * 1024
 _MISSING = ("NoSuchKey", "NoSuchBucket", "NoSuchObject")
+#: S3 error codes that mean the server refuses the name itself (AWS, MinIO): permanent, not an outage.
+_BAD_KEY = ("InvalidObjectName", "XMinioInvalidObjectName", "KeyTooLongError", "XMinioObjectNameTooLong")
+_BAD_BUCKET = ("InvalidBucketName", "XMinioInvalidBucketName")
+
+
+def check_source(bucket: str, key: str) -> None:
+    """Refuse a source ``bucket``/``key`` that the S3 client would refuse, before any request.
+
+    Applies the ``minio`` client's own checks (``check_bucket_name``,
+    ``check_object_name``): a key that is blank or has a ``.`` or ``..`` path
+    segment, a bucket name that is not 3-63 lowercase letters, digits, ``.``
+    and ``-``, looks like an IP address, or has ``..``, ``.-`` or ``-.``.
+    The CRD refuses the same keys and buckets; this covers the environment
+    variables set any other way. Raises :class:`ImageRejected` with reason
+    ``InvalidSourceBucket`` or ``InvalidSourceKey`` (permanent, exit 65).
+    """
+    try:
+        check_bucket_name(bucket)
+    except ValueError as e:
+        raise ImageRejected("InvalidSourceBucket", f"{_quote(bucket)} is not a valid S3 bucket name: {e}") from None
+    try:
+        check_object_name(key)
+    except ValueError as e:
+        why = str(e) or "it is empty or blank"
+        raise ImageRejected("InvalidSourceKey", f"{_quote(key)} is not a usable S3 object key: {why}") from None
+
+
+def _quote(name: str, limit: int = 200) -> str:
+    """``name`` as a one-line quoted string, cut to ``limit`` characters (it goes into a status message)."""
+    text = repr(name[:limit])
+    return text if len(name) <= limit else text + "..."
 
 
 class ObjectStore:
@@ -31,9 +63,11 @@ class ObjectStore:
         """Copy ``bucket/key`` into ``into``; returns its size in bytes.
 
         Raises :class:`SourceMissing` (no such object), :class:`ImageRejected`
-        ``FileTooLarge`` (over ``max_bytes``, checked before reading) or
-        :class:`StoreUnavailable`.
+        ``FileTooLarge`` (over ``max_bytes``, checked before reading),
+        ``InvalidSourceKey`` / ``InvalidSourceBucket`` (a name the client or the
+        server refuses; see :func:`check_source`) or :class:`StoreUnavailable`.
         """
+        check_source(bucket, key)
         try:
             stat = self._client.stat_object(bucket, key)
             if stat.size is not None and stat.size > max_bytes:
@@ -54,6 +88,11 @@ class ObjectStore:
         except S3Error as e:
             if e.code in _MISSING:
                 raise SourceMissing(f"s3://{bucket}/{key} does not exist") from e
+            if e.code in _BAD_KEY:
+                raise ImageRejected("InvalidSourceKey", f"the store refuses the key {_quote(key)} ({e.code})") from e
+            if e.code in _BAD_BUCKET:
+                raise ImageRejected("InvalidSourceBucket",
+                                    f"the store refuses the bucket name {_quote(bucket)} ({e.code})") from e
             raise StoreUnavailable(f"reading s3://{bucket}/{key}: {e.code}") from e
         except (urllib3.exceptions.HTTPError, OSError) as e:
             raise StoreUnavailable(f"reading s3://{bucket}/{key}: {e}") from e
