@@ -8,6 +8,11 @@ through the exit code and the termination message (what the operator reads):
 * a bad image: exit 65 (EX_DATAERR, permanent); message ``<Reason>: <text>``.
 * the store unreachable: exit 75 (EX_TEMPFAIL, retried); message ``StoreUnavailable: <text>``.
 * unusable settings: exit 78 (EX_CONFIG, permanent).
+* anything else (a bug): exit 70 (EX_SOFTWARE, permanent); the message is one
+  line ``InternalError: <ExceptionType>: <text>``, the traceback goes to stderr
+  (``kubectl logs``), never into the message.
+
+Failure messages are always one line of at most :data:`MAX_MESSAGE` characters.
 """
 
 from __future__ import annotations
@@ -18,13 +23,16 @@ import os
 import sys
 import tempfile
 
-from .errors import (EXIT_BAD_IMAGE, EXIT_CONFIG, EXIT_OK, EXIT_RETRYABLE, ImageRejected, SourceMissing,
-                     StoreUnavailable)
+from .errors import (EXIT_BAD_IMAGE, EXIT_CONFIG, EXIT_INTERNAL, EXIT_OK, EXIT_RETRYABLE, ImageRejected,
+                     SourceMissing, StoreUnavailable)
 from .settings import ResizerSettings, SettingsError
 from .store import ObjectStore
 from .thumbnail import make_thumbnail
 
 log = logging.getLogger("resizer")
+
+#: Longest failure message written, in characters (a condition message should fit on a screen).
+MAX_MESSAGE = 1000
 
 
 def run(settings: ResizerSettings) -> dict:
@@ -43,6 +51,23 @@ def run(settings: ResizerSettings) -> dict:
         store.remove(settings.output_bucket, settings.previous_output_key)
     return {"bucket": settings.output_bucket, "key": key, "width": thumb.width, "height": thumb.height,
             "contentType": thumb.content_type, "bytes": len(thumb.data), "frames": thumb.frames}
+
+
+def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text`` with every run of whitespace (newlines included) made one space, cut to ``limit`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def internal_error_message(error: BaseException) -> str:
+    """The termination message for an unexpected exception: ``InternalError: <Type>: <text>``, one line.
+
+    Only the exception's type and its own text: no traceback, so no source
+    file paths (the traceback is logged to stderr for ``kubectl logs``).
+    """
+    text = one_line(str(error))
+    name = type(error).__name__
+    return one_line(f"InternalError: {name}: {text}" if text else f"InternalError: {name}")
 
 
 def _report(path: str, message: str) -> None:
@@ -68,8 +93,13 @@ def main() -> int:
         code, message = EXIT_BAD_IMAGE, f"SourceNotFound: {e}"
     except StoreUnavailable as e:
         code, message = EXIT_RETRYABLE, f"StoreUnavailable: {e}"
+    except Exception as e:  # the last resort: a one-line reason, the traceback only in the log
+        log.exception("unexpected error")
+        code, message = EXIT_INTERNAL, internal_error_message(e)
     else:
         code, message = EXIT_OK, json.dumps(result, separators=(",", ":"))
+    if code != EXIT_OK:
+        message = one_line(message)
     (log.info if code == EXIT_OK else log.error)("%s", message)
     _report(path, message)
     return code

@@ -12,22 +12,28 @@ EXIT_OK = 0
 #: EX_DATAERR: the source can never make a thumbnail (corrupt, not an image,
 #: too large, unsupported). Permanent: the Job must not retry.
 EXIT_BAD_IMAGE = 65
+#: EX_SOFTWARE: an unexpected exception (a bug in the resizer, or a case it does not
+#: know). Permanent: the same input hits the same code path again, so a retry only
+#: repeats the failure and delays the answer; every known transient fault (the
+#: store) is mapped to :data:`EXIT_RETRYABLE` explicitly.
+EXIT_INTERNAL = 70
 #: EX_TEMPFAIL: the store could not be reached or failed. Worth retrying.
 EXIT_RETRYABLE = 75
 #: EX_CONFIG: the resizer was started with settings it cannot use. Permanent.
 EXIT_CONFIG = 78
 
 #: Exit codes after which retrying cannot help (used by the operator's podFailurePolicy).
-PERMANENT_EXIT_CODES = (EXIT_BAD_IMAGE, EXIT_CONFIG)
+PERMANENT_EXIT_CODES = (EXIT_BAD_IMAGE, EXIT_INTERNAL, EXIT_CONFIG)
 
 
 class ImageRejected(Exception):
-    """The source image cannot be made into a thumbnail, and never will be.
+    """The source cannot be made into a thumbnail, and never will be (exit 65).
 
     ``reason`` is a CamelCase word for a Kubernetes condition (``NotAnImage``,
     ``UnsupportedFormat``, ``ImageTooLarge``, ``FileTooLarge``,
-    ``TruncatedImage``, ``CorruptImage``, ``EmptyFile``, ``MetadataTooLarge``);
-    ``message`` is one short sentence for a person.
+    ``TruncatedImage``, ``CorruptImage``, ``EmptyFile``, ``MetadataTooLarge``,
+    and ``InvalidSourceKey`` / ``InvalidSourceBucket`` for a source name the S3
+    client or server refuses); ``message`` is one short sentence for a person.
     """
 
     def __init__(self, reason: str, message: str):

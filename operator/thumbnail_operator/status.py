@@ -12,7 +12,10 @@ ThumbnailReady      Succeeded  the thumbnail is in the store (``status.output``)
 <resizer reason>    Failed     the resizer's own reason: NotAnImage, UnsupportedFormat,
                                ImageTooLarge, FileTooLarge, TruncatedImage, CorruptImage,
                                EmptyFile, MetadataTooLarge, SourceNotFound,
-                               StoreUnavailable, InvalidConfiguration
+                               InvalidSourceKey, InvalidSourceBucket,
+                               StoreUnavailable, InvalidConfiguration, InternalError
+ResizerFailed       Failed     the pod failed without a ``<Reason>: <text>`` message (it
+                               crashed before reporting); the message is the last log line
 BackoffLimitExceeded Failed    retryable failures used up the Job's retries
 DeadlineExceeded    Failed     the Job ran past activeDeadlineSeconds
 ==================  =========  ==========================================================
@@ -172,8 +175,19 @@ def _failure(pods: list[dict]) -> tuple[str, str] | None:
         if parsed:
             return parsed
         if t.get("message"):
-            return "ResizerFailed", t["message"].strip()[-500:]
+            return "ResizerFailed", _last_line(t["message"])
     return None
+
+
+def _last_line(log_tail: str, limit: int = 500) -> str:
+    """The last non-blank line of a pod's log tail (``FallbackToLogsOnError``), at most ``limit`` characters.
+
+    For a Python traceback that is ``<ExceptionType>: <text>``: the one line a
+    person needs, without the frames' source paths or a cut-off first line.
+    """
+    lines = [line.strip() for line in log_tail.splitlines() if line.strip()]
+    last = lines[-1] if lines else log_tail.strip()
+    return last if len(last) <= limit else last[: limit - 3] + "..."
 
 
 def status_changed(old: dict, new: dict) -> bool:

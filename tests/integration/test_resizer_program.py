@@ -79,3 +79,29 @@ def test_accept_truncated_renders_the_part_that_arrived(cluster, tmp_path):
     put(cluster, "program/truncated.jpg", (DATA / "cases" / "c15_jpeg_truncated.jpg").read_bytes())
     code, message = run_resizer(cluster, tmp_path, SOURCE_KEY="program/truncated.jpg", ACCEPT_TRUNCATED="true")
     assert code == 0, message
+
+
+def test_a_dot_segment_key_is_refused_permanently_with_one_line(cluster, tmp_path):
+    # The ThumbnailJob CRD refuses such keys; the resizer refuses them too, whoever set SOURCE_KEY.
+    code, message = run_resizer(cluster, tmp_path, SOURCE_KEY="../../etc/passwd")
+    assert code == 65
+    assert message == ("InvalidSourceKey: '../../etc/passwd' is not a usable S3 object key: object name with "
+                       "'.' or '..' path segment is not supported")
+
+
+def test_an_unexpected_exception_exits_70_with_a_one_line_message(cluster, tmp_path):
+    # A bug stand-in: make_thumbnail raises something no handler knows.
+    put(cluster, "program/crash.png", (DATA / "photos" / "coffee.png").read_bytes())
+    crash = ("import runpy, sys, resizer.thumbnail as t\n"
+             "def boom(fp, spec):\n    raise KeyError('JPEG')\n"
+             "t.make_thumbnail = boom\n"
+             "runpy.run_module('resizer', run_name='__main__')\n")
+    message_path = tmp_path / "termination-log"
+    env = {"PATH": os.environ["PATH"], "S3_ENDPOINT": cluster.s3.endpoint, "S3_ACCESS_KEY": cluster.s3.access_key,
+           "S3_SECRET_KEY": cluster.s3.secret_key, "SOURCE_BUCKET": cluster.s3.bucket,
+           "SOURCE_KEY": "program/crash.png", "OUTPUT_KEY": f"thumbnails/program/{tmp_path.name}",
+           "TERMINATION_MESSAGE_PATH": str(message_path)}
+    proc = subprocess.run([sys.executable, "-c", crash], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 70
+    assert message_path.read_text() == "InternalError: KeyError: 'JPEG'"
+    assert "Traceback (most recent call last)" in proc.stderr  # for kubectl logs

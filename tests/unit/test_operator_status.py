@@ -44,6 +44,7 @@ def test_success_records_the_output_from_the_termination_message():
                           [pod("Succeeded", 0, json.dumps(result))], NOW)
     assert done["phase"] == "Succeeded" and done["reason"] == "ThumbnailReady"
     assert done["output"] == {k: v for k, v in result.items() if k != "frames"}
+    assert done["message"] == "100x100 image/jpeg, 4321 bytes"
     assert done["completionTime"] == "2026-01-01T00:00:06Z"
     assert cond(done, "Complete")["status"] == "True" and cond(done, "Failed")["status"] == "False"
 
@@ -84,3 +85,32 @@ def test_termination_message_parsing():
     assert parse_termination_message("ImageTooLarge: 10000x10000 pixels") == ("ImageTooLarge", "10000x10000 pixels")
     assert parse_termination_message("Traceback (most recent call last):") is None
     assert parse_termination_message("") is None
+
+
+def failed(*pods_) -> dict:
+    return desired_status(tj(), job(conditions=[{"type": "Failed", "status": "True", "reason": "PodFailurePolicy",
+                                                 "message": "Container resizer for pod ns/p failed"}]),
+                          list(pods_), NOW)
+
+
+def test_the_resizers_internal_error_is_the_reason_with_its_one_line_message():
+    st = failed(pod("Failed", 70, "InternalError: KeyError: 'JPEG'"))
+    assert (st["phase"], st["reason"], st["message"]) == ("Failed", "InternalError", "KeyError: 'JPEG'")
+
+
+def test_an_invalid_source_key_is_the_reason():
+    st = failed(pod("Failed", 65, "InvalidSourceKey: '../x' is not a usable S3 object key: object name with "
+                                  "'.' or '..' path segment is not supported"))
+    assert st["reason"] == "InvalidSourceKey" and st["message"].startswith("'../x' is not a usable S3 object key")
+
+
+def test_a_crash_before_reporting_shows_the_last_log_line_not_a_cut_traceback():
+    # FallbackToLogsOnError: the kubelet puts the log tail in the message, cut anywhere.
+    tail = ('max_bytes)\n  File "/tmp/newuser/resizer/store.py", line 38, in download\n'
+            '    stat = self._client.stat_object(bucket, key)\n'
+            "ValueError: object name with '.' or '..' path segment is not supported\n")
+    st = failed(pod("Failed", 1, tail))
+    assert st["reason"] == "ResizerFailed"
+    assert st["message"] == "ValueError: object name with '.' or '..' path segment is not supported"
+    assert "\n" not in failed(pod("Failed", 1, "x" * 2000 + "\n"))["message"]
+    assert len(failed(pod("Failed", 1, "x" * 2000))["message"]) == 500

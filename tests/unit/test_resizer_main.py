@@ -1,0 +1,102 @@
+"""The resizer's failure mapping: every error becomes a reason, an exit code and one line, never a traceback."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+from minio.error import S3Error
+
+import resizer.__main__ as program
+from resizer.errors import EXIT_BAD_IMAGE, EXIT_INTERNAL, EXIT_RETRYABLE, PERMANENT_EXIT_CODES, ImageRejected
+from resizer.settings import ResizerSettings
+from resizer.store import ObjectStore, check_source
+from thumbnail_operator.status import parse_termination_message
+
+ENV = {"S3_ENDPOINT": "127.0.0.1:9", "S3_ACCESS_KEY": "a", "S3_SECRET_KEY": "s", "SOURCE_BUCKET": "thumbs",
+       "SOURCE_KEY": "uploads/cat.jpg", "OUTPUT_KEY": "thumbnails/ns/cat"}
+
+
+def run_main(monkeypatch, tmp_path, **env: str) -> tuple[int, str]:
+    path = tmp_path / "termination-log"
+    for name, value in {**ENV, "TERMINATION_MESSAGE_PATH": str(path), **env}.items():
+        monkeypatch.setenv(name, value)
+    code = program.main()
+    return code, path.read_text()
+
+
+@pytest.mark.parametrize("key", ["../../etc/passwd", "uploads/./cat.jpg", "uploads/..", "a/../../b"])
+def test_a_dot_segment_key_is_a_permanent_invalid_source_key(monkeypatch, tmp_path, key):
+    # The endpoint is a closed port: the key is refused before any request (else this would be 75).
+    code, message = run_main(monkeypatch, tmp_path, SOURCE_KEY=key)
+    assert code == EXIT_BAD_IMAGE and code in PERMANENT_EXIT_CODES
+    assert message == (f"InvalidSourceKey: {key!r} is not a usable S3 object key: object name with '.' or '..' "
+                       "path segment is not supported")
+    assert parse_termination_message(message)[0] == "InvalidSourceKey"
+
+
+def test_a_bucket_name_the_client_refuses_is_a_permanent_invalid_source_bucket(monkeypatch, tmp_path):
+    code, message = run_main(monkeypatch, tmp_path, SOURCE_BUCKET="10.0.0.1")
+    assert code == EXIT_BAD_IMAGE
+    assert message.startswith("InvalidSourceBucket: '10.0.0.1' is not a valid S3 bucket name: ")
+
+
+def test_check_source_names_a_long_key_in_one_cut_line():
+    with pytest.raises(ImageRejected) as e:
+        check_source("thumbs", "../" + "x\n" * 500)
+    assert e.value.reason == "InvalidSourceKey" and "\n" not in e.value.message and len(e.value.message) < 400
+
+
+def s3_error(code: str) -> S3Error:
+    return S3Error(None, code, "refused", "/thumbs/k", "req", "host")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("code,reason", [
+    ("XMinioInvalidObjectName", "InvalidSourceKey"), ("InvalidObjectName", "InvalidSourceKey"),
+    ("KeyTooLongError", "InvalidSourceKey"), ("InvalidBucketName", "InvalidSourceBucket"),
+])
+def test_the_servers_refusal_of_a_name_is_permanent_not_an_outage(monkeypatch, code, reason):
+    store = ObjectStore(ResizerSettings.from_env(ENV))
+
+    def refuse(*args, **kwargs):
+        raise s3_error(code)
+
+    monkeypatch.setattr(store._client, "stat_object", refuse)
+    with pytest.raises(ImageRejected) as e:
+        store.download("thumbs", "uploads/cat.jpg", io.BytesIO(), 100)
+    assert e.value.reason == reason and code in e.value.message
+
+
+@pytest.mark.parametrize("error", [
+    ValueError("object name with '.' or '..' path segment is not supported"),
+    KeyError("JPEG"),
+    RuntimeError("line one\n  File \"/tmp/x/resizer/store.py\", line 38\nline three"),
+    AssertionError(),
+])
+def test_an_unexpected_exception_is_one_line_and_exit_70(monkeypatch, tmp_path, caplog, error):
+    def crash(settings):
+        raise error
+
+    monkeypatch.setattr(program, "run", crash)
+    with caplog.at_level(logging.ERROR, logger="resizer"):
+        code, message = run_main(monkeypatch, tmp_path)
+    assert code == EXIT_INTERNAL == 70 and code in PERMANENT_EXIT_CODES
+    assert message == program.internal_error_message(error)
+    assert message.startswith(f"InternalError: {type(error).__name__}") and "\n" not in message
+    assert "Traceback" not in message
+    assert parse_termination_message(message)[0] == "InternalError"
+    # The traceback is in the log (stderr, for kubectl logs), not in the message.
+    assert any(r.exc_info and r.exc_info[1] is error for r in caplog.records)
+
+
+def test_internal_error_messages():
+    assert program.internal_error_message(KeyError("JPEG")) == "InternalError: KeyError: 'JPEG'"
+    assert program.internal_error_message(AssertionError()) == "InternalError: AssertionError"
+    assert program.internal_error_message(ValueError("a\n\n  b")) == "InternalError: ValueError: a b"
+    assert len(program.internal_error_message(ValueError("x" * 5000))) == program.MAX_MESSAGE
+
+
+def test_the_store_outage_stays_retryable(monkeypatch, tmp_path):
+    code, message = run_main(monkeypatch, tmp_path)  # 127.0.0.1:9: nothing listens
+    assert code == EXIT_RETRYABLE and message.startswith("StoreUnavailable: ") and "\n" not in message
