@@ -4,7 +4,9 @@ Reads the source object, makes the thumbnail, writes it back, and reports
 through the exit code and the termination message (what the operator reads):
 
 * success: exit 0; the message is JSON ``{"bucket", "key", "width", "height",
-  "contentType", "bytes", "frames"}``.
+  "contentType", "bytes", "frames", "sourceFrames"}`` (``frames`` <
+  ``sourceFrames``: an animation cut at ``MAX_FRAMES``, or a still of its first
+  frame when the output format cannot animate).
 * a bad image: exit 65 (EX_DATAERR, permanent); message ``<Reason>: <text>``.
 * the store unreachable: exit 75 (EX_TEMPFAIL, retried); message ``StoreUnavailable: <text>``.
 * unusable settings: exit 78 (EX_CONFIG, permanent).
@@ -49,8 +51,12 @@ def run(settings: ResizerSettings) -> dict:
     store.upload(settings.output_bucket, key, thumb.data, thumb.content_type)
     if settings.previous_output_key and settings.previous_output_key != key:
         store.remove(settings.output_bucket, settings.previous_output_key)
+    if thumb.frames < thumb.source_frames:
+        log.warning("the thumbnail has %d of the source's %d frames (MAX_FRAMES, or a still output format)",
+                    thumb.frames, thumb.source_frames)
     return {"bucket": settings.output_bucket, "key": key, "width": thumb.width, "height": thumb.height,
-            "contentType": thumb.content_type, "bytes": len(thumb.data), "frames": thumb.frames}
+            "contentType": thumb.content_type, "bytes": len(thumb.data), "frames": thumb.frames,
+            "sourceFrames": thumb.source_frames}
 
 
 def one_line(text: str, limit: int = MAX_MESSAGE) -> str:

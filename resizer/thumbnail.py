@@ -39,7 +39,8 @@ from .geometry import Fit, plan
 #: Pillow's own decompression-bomb warning threshold (``Image.MAX_IMAGE_PIXELS``,
 #: 89,478,485 px: about 89.5 megapixels, a 9459 x 9459 image).
 DEFAULT_MAX_PIXELS = 89_478_485
-#: Frames kept from an animation; later frames are dropped (documented in the README).
+#: Frames kept from an animation: a longer one is cut there (it plays its first
+#: DEFAULT_MAX_FRAMES frames) and the result says so (``frames`` < ``source_frames``).
 DEFAULT_MAX_FRAMES = 200
 
 #: Decoders Pillow may use. Everything else (SVG, PDF, EPS, PSD, ...) is refused.
@@ -55,6 +56,8 @@ OUTPUT_FORMATS = {
     "webp": ("WEBP", "image/webp", "webp", True),
     "gif": ("GIF", "image/gif", "gif", True),
 }
+#: Output formats that hold one frame: an animation requested in one becomes a still of its first frame.
+STILL_FORMATS = frozenset({"jpeg"})
 
 _SRGB = ImageCms.createProfile("sRGB")
 # Cap the text Pillow inflates from PNG tEXt/zTXt/iTXt chunks (the default is
@@ -81,7 +84,12 @@ class ThumbnailSpec:
 
 @dataclass(frozen=True)
 class Thumbnail:
-    """An encoded thumbnail: ``data`` (bytes), its size in pixels, and how to serve it."""
+    """An encoded thumbnail: ``data`` (bytes), its size in pixels, and how to serve it.
+
+    ``frames`` is how many source frames it shows; ``source_frames`` how many
+    the source animation has (1 for a still). ``frames < source_frames`` when
+    the animation was cut at ``max_frames`` or rendered as a still (JPEG).
+    """
 
     data: bytes
     width: int
@@ -91,6 +99,7 @@ class Thumbnail:
     extension: str
     frames: int = 1
     source_format: str = ""
+    source_frames: int = 1
 
 
 def _sniff_text(head: bytes) -> str | None:
@@ -307,7 +316,10 @@ def make_thumbnail(fp: BinaryIO, spec: ThumbnailSpec = ThumbnailSpec()) -> Thumb
     """Make a thumbnail of the image file ``fp`` (binary, seekable) as ``spec`` says.
 
     Returns a :class:`Thumbnail` of exactly ``spec.width`` x ``spec.height``
-    pixels. Raises :class:`ImageRejected` when the file is not a supported,
+    pixels. An animation keeps its first ``spec.max_frames`` frames (with their
+    durations and the loop count); in a still format (:data:`STILL_FORMATS`)
+    it becomes its first frame. ``frames``/``source_frames`` on the result
+    tell either cut. Raises :class:`ImageRejected` when the file is not a supported,
     intact image within the limits (see :func:`open_image`).
 
     A JPEG that lacks only its end-of-image marker is rendered (browsers do):
@@ -364,6 +376,9 @@ def _make(fp: BinaryIO, spec: ThumbnailSpec) -> Thumbnail:
     source_format = img.format or ""
     n_frames = getattr(img, "n_frames", 1)
     animated = n_frames > 1 and source_format in ("GIF", "WEBP", "PNG") and getattr(img, "is_animated", False)
+    source_frames = n_frames if animated else 1
+    if spec.format in STILL_FORMATS:
+        animated = False  # JPEG holds one frame: render the first, never decode the rest
     if source_format == "JPEG":
         _draft(img, spec)
     loop = img.info.get("loop")
@@ -392,7 +407,7 @@ def _make(fp: BinaryIO, spec: ThumbnailSpec) -> Thumbnail:
     data = _encode(rendered, durations, fmt, loop if animated else None)
     _, content_type, ext, _ = OUTPUT_FORMATS[fmt]
     return Thumbnail(data=data, width=spec.width, height=spec.height, format=fmt, content_type=content_type,
-                     extension=ext, frames=len(rendered), source_format=source_format)
+                     extension=ext, frames=len(rendered), source_format=source_format, source_frames=source_frames)
 
 
 def _draft(img: Image.Image, spec: ThumbnailSpec) -> None:

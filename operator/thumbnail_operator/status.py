@@ -115,9 +115,9 @@ def desired_status(tj: dict, job: dict | None, pods: list[dict], now: str,
             result = old.get("output") or {}
         phase, reason = api.PHASE_SUCCEEDED, "ThumbnailReady"
         message = (f"{result.get('width')}x{result.get('height')} {result.get('contentType')}, "
-                   f"{result.get('bytes')} bytes" if result else "thumbnail written")
-        status["output"] = {k: result[k] for k in ("bucket", "key", "width", "height", "contentType", "bytes")
-                            if k in result}
+                   f"{result.get('bytes')} bytes{_frames_note(result)}" if result else "thumbnail written")
+        status["output"] = {k: result[k] for k in ("bucket", "key", "width", "height", "contentType", "bytes",
+                                                   "frames", "sourceFrames") if k in result}
         status["completionTime"] = rfc3339(job["status"].get("completionTime")) or now
     elif failed:
         phase = api.PHASE_FAILED
@@ -146,6 +146,19 @@ def desired_status(tj: dict, job: dict | None, pods: list[dict], now: str,
         status.pop("completionTime", None)
     status.update(phase=phase, reason=reason, message=message, conditions=conditions)
     return status
+
+
+def _frames_note(result: dict) -> str:
+    """``", frames: 200 of 300 (...)"`` when the thumbnail shows fewer frames than the source has, else ``""``.
+
+    ``result`` is the resizer's JSON (``frames``, ``sourceFrames``; both absent
+    from resizers older than this field, which says nothing).
+    """
+    frames, source = result.get("frames"), result.get("sourceFrames")
+    if not isinstance(frames, int) or not isinstance(source, int) or frames >= source:
+        return ""
+    why = "the animation is cut at the frame limit" if frames > 1 else "a still of the first frame"
+    return f", frames: {frames} of {source} ({why})"
 
 
 def _any_started(pods: list[dict]) -> bool:

@@ -76,7 +76,7 @@ def test_status_follows_kubernetes_conventions(cluster, uploader):
     assert all(c["lastTransitionTime"].endswith("Z") and c["reason"] for c in conditions.values())
     assert status["output"] == {"bucket": cluster.s3.bucket, "key": f"thumbnails/{uploader.namespace}/{job_id}.jpg",
                                 "width": 100, "height": 100, "contentType": "image/jpeg",
-                                "bytes": status["output"]["bytes"]}
+                                "bytes": status["output"]["bytes"], "frames": 1, "sourceFrames": 1}
     stored = cluster.s3.client().stat_object(cluster.s3.bucket, status["output"]["key"])
     assert stored.size == status["output"]["bytes"] and stored.content_type == "image/jpeg"
     assert status["jobName"] == f"{job_id}-g1" and status["startTime"] <= status["completionTime"]
@@ -108,6 +108,22 @@ def test_corrupt_image_fails_with_a_reason_and_nothing_else_is_affected(cluster,
     assert problem.status_code == 409 and problem.headers["Content-Type"] == "application/problem+json"
     assert problem.json()["reason"] == "TruncatedImage"
     assert uploader.component.process.alive() and operator.process.alive()
+
+
+def test_an_animation_over_the_frame_cap_is_cut_and_the_status_says_so(cluster, uploader, tmp_path):
+    frames = [Image.new("RGB", (32, 32), ((i * 37) % 256, (i * 91) % 256, (i * 53) % 256)) for i in range(300)]
+    path = tmp_path / "long.gif"
+    frames[0].save(path, "GIF", save_all=True, append_images=frames[1:], duration=20, loop=0)
+    job_id = uploader.post_image(path).json()["id"]
+    assert uploader.wait_done(job_id)["status"] == "succeeded"
+    status = json.loads(cluster.kubectl("get", "-n", uploader.namespace, f"{api.PLURAL}/{job_id}", "-o",
+                                        "json").stdout)["status"]
+    out = status["output"]
+    assert (out["contentType"], out["frames"], out["sourceFrames"]) == ("image/gif", 200, 300)
+    assert status["message"] == (f"100x100 image/gif, {out['bytes']} bytes, frames: 200 of 300 "
+                                 "(the animation is cut at the frame limit)")
+    thumb = Image.open(io.BytesIO(cluster.s3.client().get_object(cluster.s3.bucket, out["key"]).read()))
+    assert thumb.n_frames > 1  # still an animation
 
 
 def test_gitops_manifest_for_an_object_already_in_the_bucket(cluster, uploader):

@@ -105,3 +105,14 @@ def test_an_unexpected_exception_exits_70_with_a_one_line_message(cluster, tmp_p
     assert proc.returncode == 70
     assert message_path.read_text() == "InternalError: KeyError: 'JPEG'"
     assert "Traceback (most recent call last)" in proc.stderr  # for kubectl logs
+
+
+def test_an_animation_over_the_frame_cap_reports_the_cut(cluster, tmp_path):
+    frames = [Image.new("RGB", (16, 16), ((i * 37) % 256, (i * 91) % 256, (i * 53) % 256)) for i in range(300)]
+    data = io.BytesIO()
+    frames[0].save(data, "GIF", save_all=True, append_images=frames[1:], duration=20, loop=0)
+    put(cluster, "program/long.gif", data.getvalue())
+    code, message = run_resizer(cluster, tmp_path, SOURCE_KEY="program/long.gif")
+    assert code == 0, message
+    result = json.loads(message)
+    assert (result["contentType"], result["frames"], result["sourceFrames"]) == ("image/gif", 200, 300)

@@ -43,7 +43,7 @@ def test_success_records_the_output_from_the_termination_message():
                                     completionTime="2026-01-01T00:00:06+00:00"),
                           [pod("Succeeded", 0, json.dumps(result))], NOW)
     assert done["phase"] == "Succeeded" and done["reason"] == "ThumbnailReady"
-    assert done["output"] == {k: v for k, v in result.items() if k != "frames"}
+    assert done["output"] == result
     assert done["message"] == "100x100 image/jpeg, 4321 bytes"
     assert done["completionTime"] == "2026-01-01T00:00:06Z"
     assert cond(done, "Complete")["status"] == "True" and cond(done, "Failed")["status"] == "False"
@@ -85,6 +85,34 @@ def test_termination_message_parsing():
     assert parse_termination_message("ImageTooLarge: 10000x10000 pixels") == ("ImageTooLarge", "10000x10000 pixels")
     assert parse_termination_message("Traceback (most recent call last):") is None
     assert parse_termination_message("") is None
+
+
+def succeeded(result: dict) -> dict:
+    return desired_status(tj(), job(conditions=[{"type": "Complete", "status": "True"}]),
+                          [pod("Succeeded", 0, json.dumps(result))], NOW)
+
+
+def test_an_animation_cut_at_the_frame_limit_says_so():
+    result = {"bucket": "b", "key": "thumbnails/ns/cat.gif", "width": 100, "height": 100,
+              "contentType": "image/gif", "bytes": 90000, "frames": 200, "sourceFrames": 300}
+    done = succeeded(result)
+    assert done["message"] == ("100x100 image/gif, 90000 bytes, frames: 200 of 300 "
+                               "(the animation is cut at the frame limit)")
+    assert (done["output"]["frames"], done["output"]["sourceFrames"]) == (200, 300)
+    assert cond(done, "Complete")["message"] == done["message"]
+
+
+def test_a_still_made_from_an_animation_says_so():
+    done = succeeded({"width": 100, "height": 100, "contentType": "image/jpeg", "bytes": 3000, "frames": 1,
+                      "sourceFrames": 300})
+    assert done["message"] == "100x100 image/jpeg, 3000 bytes, frames: 1 of 300 (a still of the first frame)"
+
+
+def test_a_whole_animation_and_an_old_resizer_add_nothing():
+    whole = succeeded({"width": 100, "height": 100, "contentType": "image/gif", "bytes": 9, "frames": 3,
+                       "sourceFrames": 3})
+    old = succeeded({"width": 100, "height": 100, "contentType": "image/gif", "bytes": 9, "frames": 3})
+    assert whole["message"] == old["message"] == "100x100 image/gif, 9 bytes"
 
 
 def failed(*pods_) -> dict:

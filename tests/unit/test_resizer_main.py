@@ -7,11 +7,13 @@ import logging
 
 import pytest
 from minio.error import S3Error
+from PIL import Image
 
 import resizer.__main__ as program
 from resizer.errors import EXIT_BAD_IMAGE, EXIT_INTERNAL, EXIT_RETRYABLE, PERMANENT_EXIT_CODES, ImageRejected
 from resizer.settings import ResizerSettings
 from resizer.store import ObjectStore, check_source
+from resizer.thumbnail import ThumbnailSpec, make_thumbnail
 from thumbnail_operator.status import parse_termination_message
 
 ENV = {"S3_ENDPOINT": "127.0.0.1:9", "S3_ACCESS_KEY": "a", "S3_SECRET_KEY": "s", "SOURCE_BUCKET": "thumbs",
@@ -100,3 +102,32 @@ def test_internal_error_messages():
 def test_the_store_outage_stays_retryable(monkeypatch, tmp_path):
     code, message = run_main(monkeypatch, tmp_path)  # 127.0.0.1:9: nothing listens
     assert code == EXIT_RETRYABLE and message.startswith("StoreUnavailable: ") and "\n" not in message
+
+
+def gif(frames: int, size=(16, 16)) -> io.BytesIO:
+    images = [Image.new("RGB", size, ((i * 37) % 256, (i * 91) % 256, (i * 53) % 256)) for i in range(frames)]
+    out = io.BytesIO()
+    images[0].save(out, "GIF", save_all=True, append_images=images[1:], duration=20, loop=0)
+    out.seek(0)
+    return out
+
+
+def test_an_animation_over_the_cap_keeps_its_first_frames_and_says_how_many_it_had():
+    out = make_thumbnail(gif(300))
+    assert (out.format, out.content_type, out.frames, out.source_frames) == ("gif", "image/gif", 200, 300)
+    shown = Image.open(io.BytesIO(out.data))
+    durations = []
+    for i in range(shown.n_frames):
+        shown.seek(i)
+        durations.append(shown.info["duration"])
+    # Still animated, and it plays the first 200 frames' time (Pillow merges frames that quantise alike).
+    assert shown.n_frames > 100 and sum(durations) == 200 * 20
+    whole = make_thumbnail(gif(3))
+    assert (whole.frames, whole.source_frames) == (3, 3)
+
+
+def test_a_jpeg_of_an_animation_is_a_still_of_its_first_frame_not_a_crash():
+    # Pillow has no multi-frame JPEG writer: this used to raise KeyError('JPEG') (an unhandled crash).
+    out = make_thumbnail(gif(5), ThumbnailSpec(format="jpeg"))
+    assert (out.format, out.frames, out.source_frames) == ("jpeg", 1, 5)
+    assert Image.open(io.BytesIO(out.data)).format == "JPEG"
