@@ -37,7 +37,7 @@ def _response(description: str, example: dict | None = None, headers: dict | Non
 RESPONSES = {
     "BadRequest": _response("Malformed request or invalid parameter.", {
         "type": "https://thumbnailer.dev/problems/invalid-parameter", "title": "Invalid parameter", "status": 400,
-        "detail": "fit must be one of cover, contain, fill", "instance": "/v1/jobs"}),
+        "detail": "fit must be one of cover, contain, fill", "instance": "/v1/jobs", "parameter": "fit"}),
     "NotFound": _response("No job with this ID.", {
         "type": "https://thumbnailer.dev/problems/job-not-found", "title": "Job not found", "status": 404,
         "detail": "no job with id 'tj-nope'", "instance": "/v1/jobs/tj-nope"}),

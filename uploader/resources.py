@@ -25,6 +25,7 @@ RETRY_AFTER_SECONDS = 5
 _FITS = ("cover", "contain", "fill")
 _FORMATS = ("png", "jpeg", "webp", "gif")
 _ID = re.compile(r"^[a-z0-9]([-a-z0-9]{0,251}[a-z0-9])?$")
+_ASCII_DIGITS = re.compile(r"[0-9]+")
 
 # ImageRejected reasons -> (HTTP status, problem slug)
 _REJECTED = {
@@ -63,6 +64,38 @@ def idempotency_label(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
+def invalid_parameter(name: str, detail: str) -> Problem:
+    """400 ``invalid-parameter`` naming the query parameter ``name`` (member ``parameter``)."""
+    return Problem(falcon.HTTP_400, "invalid-parameter", "Invalid parameter", detail, parameter=name)
+
+
+def query_param(req: falcon.Request, name: str) -> str | None:
+    """The query parameter ``name``, or None when absent.
+
+    Every parameter of this API is a single value: one given more than once
+    (``width=10&width=20``) is ambiguous, so it is a 400, not "the last one wins".
+    """
+    value = req.params.get(name)
+    if isinstance(value, list):
+        raise invalid_parameter(name, f"{name} is given {len(value)} times; give it once")
+    return value
+
+
+def int_param(req: falcon.Request, name: str, low: int, high: int) -> int | None:
+    """The query parameter ``name`` as an integer from ``low`` to ``high``, or None when absent.
+
+    Only ASCII digits are accepted (Python's ``int()`` would also take ``１０``
+    or ``10_0``); anything else, or a value out of range, is a 400 naming the parameter.
+    """
+    raw = query_param(req, name)
+    if raw is None:
+        return None
+    significant = raw.lstrip("0") or "0"
+    if not _ASCII_DIGITS.fullmatch(raw) or len(significant) > len(str(high)) or not low <= int(significant) <= high:
+        raise invalid_parameter(name, f"{name} must be an integer from {low} to {high}")
+    return int(significant)
+
+
 def unavailable(what: str, error: Exception) -> Problem:
     """503 with Retry-After, naming the dependency that failed (and counting it in the metrics)."""
     DEPENDENCY_ERRORS.labels(what).inc()
@@ -86,6 +119,7 @@ class JobsResource:
           created whose name is the job ID. Poll the Location, then fetch thumbnail_url.
           Send a Content-Length (chunked uploads get 411). With an Idempotency-Key, a retry
           returns the job the first request created.
+          Each query parameter may be given once; integers are ASCII digits.
         tags: [jobs]
         parameters:
           - {name: width, in: query, schema: {type: integer, minimum: 1, maximum: 4096, default: 100}}
@@ -196,14 +230,13 @@ class JobsResource:
           "410": {description: The continue token expired; list again from the start., content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}, example: {type: "https://thumbnailer.dev/problems/continue-expired", title: Continue token expired, status: 410, instance: /v1/jobs}}}}
           "503": {$ref: "#/components/responses/Unavailable"}
         """
-        limit = req.get_param_as_int("limit", min_value=1, max_value=500, default=100)
-        status = req.get_param("status")
+        limit = int_param(req, "limit", 1, 500) or 100
+        status = query_param(req, "status")
         if status is not None and status not in _STATUS_SELECTORS:
-            raise Problem(falcon.HTTP_400, "invalid-parameter", "Invalid parameter",
-                          f"status must be one of {', '.join(_STATUS_SELECTORS)}", parameter="status")
+            raise invalid_parameter("status", f"status must be one of {', '.join(_STATUS_SELECTORS)}")
+        continue_token = query_param(req, "continue") or ""
         try:
-            items, token = self.jobs.page(limit, req.get_param("continue") or "",
-                                          _STATUS_SELECTORS.get(status or "", ""))
+            items, token = self.jobs.page(limit, continue_token, _STATUS_SELECTORS.get(status or "", ""))
         except ContinueExpired as e:
             raise Problem(falcon.HTTP_410, "continue-expired", "Continue token expired",
                           "the listing changed too much since this token was issued; start again without it") from e
@@ -223,20 +256,16 @@ class JobsResource:
         spec: dict = {}
         size = {}
         for dim in ("width", "height"):
-            raw = req.get_param(dim)
-            if raw is not None:
-                if not raw.isdigit() or not 1 <= int(raw) <= 4096:
-                    raise Problem(falcon.HTTP_400, "invalid-parameter", "Invalid parameter",
-                                  f"{dim} must be an integer from 1 to 4096", parameter=dim)
-                size[dim] = int(raw)
+            value = int_param(req, dim, 1, 4096)
+            if value is not None:
+                size[dim] = value
         if size:
             spec["size"] = size
         for name, allowed in (("fit", _FITS), ("format", _FORMATS)):
-            raw = req.get_param(name)
+            raw = query_param(req, name)
             if raw is not None:
                 if raw not in allowed:
-                    raise Problem(falcon.HTTP_400, "invalid-parameter", "Invalid parameter",
-                                  f"{name} must be one of {', '.join(allowed)}", parameter=name)
+                    raise invalid_parameter(name, f"{name} must be one of {', '.join(allowed)}")
                 spec[name] = raw
         return spec
 

@@ -65,6 +65,8 @@ class Problem(BaseModel):
     detail: str | None = Field(None, examples=["no job with id 'tj-nope'"])
     instance: str | None = Field(None, examples=["/v1/jobs/tj-nope"])
     reason: str | None = Field(None, description="The image's rejection reason, where there is one.")
+    parameter: str | None = Field(None, description="The query parameter at fault (invalid-parameter).",
+                                  examples=["width"])
 
 
 class Health(BaseModel):

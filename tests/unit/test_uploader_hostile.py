@@ -1,0 +1,80 @@
+"""What a hostile user found, as the user sees it: the HTTP status, the problem+json
+body, and a service that still answers (fakes for the store and the API server;
+the same paths under the real gunicorn are in tests/integration/test_upload_api.py)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sys
+
+import falcon.testing
+import pytest
+from kubernetes.client.rest import ApiException
+from urllib3 import encode_multipart_formdata
+
+from test_uploader_api import FakeJobs, FakeStore, make_client, png_bytes
+from uploader.app import create_app
+from uploader.observability import DEPENDENCY_ERRORS
+from uploader.settings import UploaderSettings
+from uploader.thumbnailjobs import ThumbnailJobs
+
+
+def problem(r, status: int, slug: str) -> dict:
+    assert r.status_code == status, r.text
+    assert r.headers["Content-Type"] == "application/problem+json"
+    assert r.json["status"] == status and r.json["type"] == f"https://thumbnailer.dev/problems/{slug}"
+    return r.json
+
+
+# --- 4. query parameters -------------------------------------------------------------------
+
+@pytest.mark.parametrize("path,name,value", [
+    ("/v1/jobs", "width", "１０"),        # fullwidth digits: int() takes them
+    ("/v1/jobs", "height", "٤٢"),         # Arabic-Indic digits
+    ("/v1/jobs", "width", "²"),           # isdigit() but not int(): was a 500
+    ("/v1/jobs", "width", "1" * 5000),    # over int()'s digit limit: was a 500
+    ("/v1/jobs", "width", "1_0"),
+    ("/v1/jobs", "width", "+10"),
+    ("/v1/jobs", "width", " 10"),
+    ("/v1/jobs", "width", ""),
+    ("/v1/jobs", "width", "4097"),
+    ("list", "limit", "１０"),
+    ("list", "limit", "0"),
+    ("list", "limit", "501"),
+    ("list", "limit", "ten"),
+    ("list", "status", "weird"),
+])
+def test_a_bad_parameter_is_400_naming_it(path, name, value):
+    c, store, jobs = make_client()
+    if path == "list":
+        r = c.simulate_get("/v1/jobs", params={name: value})
+    else:
+        r = c.simulate_post("/v1/jobs", body=png_bytes(), params={name: value})
+    assert problem(r, 400, "invalid-parameter")["parameter"] == name
+    assert store.objects == {} and jobs.items == {}
+
+
+@pytest.mark.parametrize("method,query,name", [
+    ("POST", "width=10&width=20", "width"),
+    ("POST", "height=10&height=10", "height"),
+    ("POST", "fit=cover&fit=fill", "fit"),
+    ("POST", "format=png&format=jpeg", "format"),
+    ("GET", "limit=1&limit=2", "limit"),
+    ("GET", "status=failed&status=succeeded", "status"),
+    ("GET", "continue=a&continue=b", "continue"),
+])
+def test_a_repeated_parameter_is_400_not_last_one_wins(method, query, name):
+    c, store, jobs = make_client()
+    r = c.simulate_request(method, "/v1/jobs", query_string=query, body=png_bytes() if method == "POST" else None)
+    body = problem(r, 400, "invalid-parameter")
+    assert body["parameter"] == name and "2 times" in body["detail"]
+    assert store.objects == {} and jobs.items == {}
+
+
+def test_ascii_parameters_still_work():
+    c, _, jobs = make_client()
+    r = c.simulate_post("/v1/jobs", body=png_bytes(), params={"width": "64", "height": "0032", "fit": "fill"})
+    assert r.status_code == 202 and r.json["size"] == {"width": 64, "height": 32} and r.json["fit"] == "fill"
+    assert c.simulate_get("/v1/jobs", params={"limit": "500"}).status_code == 200
