@@ -17,7 +17,7 @@ from .observability import DEPENDENCY_ERRORS, UPLOAD_BYTES
 from .problems import Problem
 from .settings import UploaderSettings
 from .store import ObjectNotFound, Store, StoreUnavailable
-from .thumbnailjobs import AlreadyExists, ClusterUnavailable, ContinueExpired, ThumbnailJobs
+from .thumbnailjobs import AlreadyExists, ClusterUnavailable, ContinueExpired, ContinueInvalid, ThumbnailJobs
 from .views import job_view, public_status
 
 log = logging.getLogger("uploader")
@@ -213,7 +213,7 @@ class JobsResource:
         tags: [jobs]
         parameters:
           - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 500, default: 100}}
-          - {name: continue, in: query, description: The continue token of the previous page., schema: {type: string}}
+          - {name: continue, in: query, description: The continue token of the previous page (a malformed one is 400)., schema: {type: string}}
           - {name: status, in: query, schema: {type: string, enum: [processing, succeeded, failed]}}
         responses:
           "200":
@@ -226,7 +226,14 @@ class JobsResource:
                                    completed_at: null, thumbnail_url: null, size: {width: 100, height: 100},
                                    fit: cover, format: null}],
                           continue: "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MTIzfQ"}
-          "400": {$ref: "#/components/responses/BadRequest"}
+          "400":
+            description: Invalid parameter (named in `parameter`), including a malformed continue token.
+            content:
+              application/problem+json:
+                schema: {$ref: "#/components/schemas/Problem"}
+                example: {type: "https://thumbnailer.dev/problems/invalid-parameter", title: Invalid parameter, status: 400,
+                          detail: "the continue token is not one this API issued; list again without it",
+                          instance: /v1/jobs, parameter: continue}
           "410": {description: The continue token expired; list again from the start., content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}, example: {type: "https://thumbnailer.dev/problems/continue-expired", title: Continue token expired, status: 410, instance: /v1/jobs}}}}
           "503": {$ref: "#/components/responses/Unavailable"}
         """
@@ -237,6 +244,9 @@ class JobsResource:
         continue_token = query_param(req, "continue") or ""
         try:
             items, token = self.jobs.page(limit, continue_token, _STATUS_SELECTORS.get(status or "", ""))
+        except ContinueInvalid as e:
+            raise invalid_parameter("continue", "the continue token is not one this API issued; "
+                                                "list again without it") from e
         except ContinueExpired as e:
             raise Problem(falcon.HTTP_410, "continue-expired", "Continue token expired",
                           "the listing changed too much since this token was issued; start again without it") from e

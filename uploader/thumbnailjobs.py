@@ -21,6 +21,10 @@ class ContinueExpired(Exception):
     """A list continue token is too old (the API server compacted past it)."""
 
 
+class ContinueInvalid(Exception):
+    """A list continue token is malformed: the API server refused it with 400."""
+
+
 class ThumbnailJobs:
     """ThumbnailJobs in one namespace, as plain dicts."""
 
@@ -31,10 +35,13 @@ class ThumbnailJobs:
 
     def _call(self, fn, *args, **kwargs):
         """Call the API; 404 -> None, 409 -> AlreadyExists, 410 -> ContinueExpired,
-        anything else that is not a client error -> ClusterUnavailable."""
+        400 to a list call with a continue token -> ContinueInvalid (the token is the
+        only part of such a call that comes from the client), anything else -> ClusterUnavailable."""
         try:
             return fn(*args, **kwargs)
         except ApiException as e:
+            if e.status == 400 and kwargs.get("_continue"):
+                raise ContinueInvalid(str(e.reason)) from e
             if e.status == 409:
                 raise AlreadyExists(str(e.reason)) from e
             if e.status == 404:
@@ -69,7 +76,8 @@ class ThumbnailJobs:
         """One page of ThumbnailJobs in name order (the API server's order) and the
         API server's continue token for the next page (None on the last page).
 
-        Raises :class:`ContinueExpired` when the token is too old (HTTP 410 from the API server).
+        Raises :class:`ContinueExpired` when the token is too old (HTTP 410 from the API server),
+        :class:`ContinueInvalid` when it is malformed (HTTP 400).
         """
         out = self._call(self._custom.list_namespaced_custom_object, api.GROUP, api.VERSION, self.namespace,
                          api.PLURAL, limit=limit, _continue=continue_token or None,

@@ -28,6 +28,45 @@ def problem(r, status: int, slug: str) -> dict:
     return r.json
 
 
+# --- 2. a bogus continue token -----------------------------------------------------------
+
+class RefusingCustomObjects:
+    """The API server's answer to a list with a continue token it cannot use."""
+
+    def __init__(self, status: int):
+        self.status = status
+
+    def list_namespaced_custom_object(self, *args, **kwargs):
+        if kwargs.get("_continue"):
+            raise ApiException(status=self.status, reason="Bad Request" if self.status == 400 else "Gone")
+        return {"items": [], "metadata": {}}
+
+
+def jobs_answering(status: int) -> ThumbnailJobs:
+    jobs = ThumbnailJobs.__new__(ThumbnailJobs)
+    jobs.namespace, jobs._custom = "media", RefusingCustomObjects(status)
+    return jobs
+
+
+def dependency_errors() -> float:
+    return DEPENDENCY_ERRORS.labels("kubernetes-api")._value.get()
+
+
+def test_a_bogus_continue_token_is_400_naming_the_parameter_not_an_outage():
+    c, _, _ = make_client(jobs=jobs_answering(400))
+    before = dependency_errors()
+    r = c.simulate_get("/v1/jobs", params={"continue": "bogus"})
+    assert problem(r, 400, "invalid-parameter")["parameter"] == "continue"
+    assert "Retry-After" not in r.headers and dependency_errors() == before
+    assert c.simulate_get("/v1/jobs").status_code == 200
+
+
+def test_an_expired_continue_token_is_still_410():
+    c, _, _ = make_client(jobs=jobs_answering(410))
+    problem(c.simulate_get("/v1/jobs", params={"continue": "eyJ2IjoibWV0YS5rOHMuaW8vdjEifQ"}), 410,
+            "continue-expired")
+
+
 # --- 4. query parameters -------------------------------------------------------------------
 
 @pytest.mark.parametrize("path,name,value", [
