@@ -18,7 +18,7 @@ from .problems import Problem
 from .settings import UploaderSettings
 from .store import ObjectNotFound, Store, StoreUnavailable
 from .thumbnailjobs import AlreadyExists, ClusterUnavailable, ContinueExpired, ContinueInvalid, ThumbnailJobs
-from .views import job_view, public_status
+from .views import effective_options, job_view, public_status
 
 log = logging.getLogger("uploader")
 RETRY_AFTER_SECONDS = 5
@@ -96,6 +96,13 @@ def int_param(req: falcon.Request, name: str, low: int, high: int) -> int | None
     return int(significant)
 
 
+def request_fingerprint(sha256: str, options: dict) -> tuple:
+    """What makes two uploads "the same request" for an Idempotency-Key: the bytes
+    (their SHA-256) and the thumbnail asked for, defaults filled in (``width``,
+    ``height``, ``fit``, ``format``)."""
+    return sha256, tuple(sorted(effective_options(options).items()))
+
+
 def unavailable(what: str, error: Exception) -> Problem:
     """503 with Retry-After, naming the dependency that failed (and counting it in the metrics)."""
     DEPENDENCY_ERRORS.labels(what).inc()
@@ -117,8 +124,9 @@ class JobsResource:
           The image is sniffed from its bytes (never the file name or Content-Type), checked
           (byte limit, declared pixel count), stored in the S3 bucket, and a ThumbnailJob is
           created whose name is the job ID. Poll the Location, then fetch thumbnail_url.
-          Send a Content-Length (chunked uploads get 411). With an Idempotency-Key, a retry
-          returns the job the first request created.
+          Send a Content-Length (chunked uploads get 411). With an Idempotency-Key,
+          a retry with the same bytes and the same parameters returns the job the first
+          request created; the same key with other bytes or parameters is 422.
           Each query parameter may be given once; integers are ASCII digits.
         tags: [jobs]
         parameters:
@@ -153,7 +161,15 @@ class JobsResource:
           "411": {description: No Content-Length (chunked upload)., content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}, example: {type: "https://thumbnailer.dev/problems/length-required", title: Length required, status: 411, detail: "send the upload with a Content-Length header (chunked uploads are not accepted)", instance: /v1/jobs}}}}
           "413": {description: Over the byte limit (decided from Content-Length or while streaming)., content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}, example: {type: "https://thumbnailer.dev/problems/payload-too-large", title: Upload too large, status: 413, detail: "the upload is 62914560 bytes; the limit is 52428800 bytes", instance: /v1/jobs, limit: 52428800}}}}
           "415": {description: Not an accepted image type (sniffed from the bytes)., content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}, example: {type: "https://thumbnailer.dev/problems/unsupported-media-type", title: Image not accepted, status: 415, detail: "the file is HTML, not an image", reason: NotAnImage}}}}
-          "422": {description: "The header declares more pixels than the limit (decompression bomb), or the Idempotency-Key was used for another upload.", content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}, example: {type: "https://thumbnailer.dev/problems/image-too-large", title: Image not accepted, status: 422, detail: "the image declares 65535x65535 pixels (4294.8 megapixels), over the limit of 89.5 megapixels (decompression bomb protection)", instance: /v1/jobs, reason: ImageTooLarge}}}}
+          "422":
+            description: >-
+              The header declares more pixels than the limit (decompression bomb), or the
+              Idempotency-Key was used for another upload: other bytes, or another width, height,
+              fit or format (slug idempotency-key-reused).
+            content:
+              application/problem+json:
+                schema: {$ref: "#/components/schemas/Problem"}
+                example: {type: "https://thumbnailer.dev/problems/image-too-large", title: Image not accepted, status: 422, detail: "the image declares 65535x65535 pixels (4294.8 megapixels), over the limit of 89.5 megapixels (decompression bomb protection)", instance: /v1/jobs, reason: ImageTooLarge}
           "503": {$ref: "#/components/responses/Unavailable"}
         """
         options = self._options(req)
@@ -166,9 +182,7 @@ class JobsResource:
             previous = self._previous(idempotency_label(key_header))
             if previous is not None:
                 upload.file.close()
-                if previous["metadata"].get("annotations", {}).get(ANNOTATION_SHA256) != upload.sha256:
-                    raise Problem(falcon.HTTP_422, "idempotency-key-reused", "Idempotency-Key reused",
-                                  "this Idempotency-Key was already used for a different upload")
+                self._check_same_request(previous, upload.sha256, options)
                 resp.status = falcon.HTTP_202
                 resp.location = f"/v1/jobs/{previous['metadata']['name']}"
                 resp.set_header("Idempotent-Replayed", "true")
@@ -253,6 +267,23 @@ class JobsResource:
         except ClusterUnavailable as e:
             raise unavailable("kubernetes-api", e) from e
         resp.media = {"items": [job_view(tj) for tj in items], "continue": token}
+
+    @staticmethod
+    def _check_same_request(previous: dict, sha256: str, options: dict) -> None:
+        """422 unless ``previous`` (the job created with this Idempotency-Key) was made from
+        the same bytes with the same effective width, height, fit and format."""
+        before = request_fingerprint(previous["metadata"].get("annotations", {}).get(ANNOTATION_SHA256, ""),
+                                     previous.get("spec") or {})
+        now = request_fingerprint(sha256, options)
+        if before == now:
+            return
+        if before[0] != now[0]:
+            what = "other bytes"
+        else:
+            old, new = dict(before[1]), dict(now[1])
+            what = "other parameters: " + ", ".join(f"{k} {new[k]}, not {old[k]}" for k in old if old[k] != new[k])
+        raise Problem(falcon.HTTP_422, "idempotency-key-reused", "Idempotency-Key reused",
+                      f"this Idempotency-Key was already used for a different upload ({what})")
 
     def _previous(self, label: str) -> dict | None:
         try:

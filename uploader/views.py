@@ -12,11 +12,26 @@ def public_status(tj: dict) -> str:
     return _STATUS.get((tj.get("status") or {}).get("phase", ""), "processing")
 
 
+#: What a ThumbnailJob's spec means where it leaves a field out (the CRD's defaults).
+DEFAULT_SIZE = {"width": 100, "height": 100}
+DEFAULT_FIT = "cover"
+
+
+def effective_options(spec: dict) -> dict:
+    """The thumbnail a spec asks for, defaults filled in: ``{"width", "height", "fit", "format"}``.
+
+    ``format`` is None when the output format is chosen from the source.
+    """
+    size = spec.get("size") or {}
+    return {"width": size.get("width", DEFAULT_SIZE["width"]), "height": size.get("height", DEFAULT_SIZE["height"]),
+            "fit": spec.get("fit") or DEFAULT_FIT, "format": spec.get("format") or None}
+
+
 def job_view(tj: dict) -> dict:
     """The JSON body that describes one job (``GET /v1/jobs/{id}``)."""
     meta, spec, st = tj["metadata"], tj.get("spec") or {}, tj.get("status") or {}
     state = public_status(tj)
-    size = spec.get("size") or {}
+    options = effective_options(spec)
     view = {
         "id": meta["name"],
         "status": state,
@@ -27,9 +42,9 @@ def job_view(tj: dict) -> dict:
         "completed_at": st.get("completionTime"),
         "thumbnail_url": f"/v1/jobs/{meta['name']}/thumbnail" if state == "succeeded" else None,
         "source": spec.get("source"),
-        "size": {"width": size.get("width", 100), "height": size.get("height", 100)},
-        "fit": spec.get("fit", "cover"),
-        "format": spec.get("format"),
+        "size": {"width": options["width"], "height": options["height"]},
+        "fit": options["fit"],
+        "format": options["format"],
     }
     output = st.get("output")
     if state == "succeeded" and output:

@@ -15,6 +15,7 @@ from kubernetes import client
 from devcluster.components import install_crd, start_uploader
 from devcluster.stack import LocalCluster
 from thumbnailer import api
+from uploader.resources import idempotency_label
 
 pytestmark = pytest.mark.integration
 PHOTO = Path(__file__).resolve().parents[1] / "data" / "photos" / "grace_hopper.jpg"
@@ -223,3 +224,21 @@ def test_a_malformed_continue_token_is_400_naming_it_not_an_api_server_outage(up
     assert resp.status_code == 400 and resp.headers["Content-Type"] == "application/problem+json"
     assert resp.json()["parameter"] == "continue" and "Retry-After" not in resp.headers
     assert api_server_errors(uploader.url) == before  # not counted as an API-server failure
+
+
+def test_an_idempotency_key_reused_with_other_parameters_is_422(cluster, uploader):
+    def post(**params):
+        return requests.post(f"{uploader.url}/v1/jobs", data=PHOTO.read_bytes(), params=params, timeout=30,
+                             headers={"Idempotency-Key": "params-5c1e", "Content-Type": "image/jpeg"})
+
+    first = post()
+    assert first.status_code == 202
+    clash = post(width=50)
+    assert clash.status_code == 422 and clash.headers["Content-Type"] == "application/problem+json"
+    assert clash.json()["type"].endswith("idempotency-key-reused") and "width 50" in clash.json()["detail"]
+    same = post(width=100, fit="cover")  # the defaults, written out
+    assert same.status_code == 202 and same.json()["id"] == first.json()["id"]
+    labelled = cluster.kubectl("get", api.PLURAL, "-n", uploader.namespace, "-l",
+                               f"{api.GROUP}/idempotency-key={idempotency_label('params-5c1e')}",
+                               "-o", "name").stdout.split()
+    assert labelled == [f"thumbnailjob.thumbnailer.dev/{first.json()['id']}"]

@@ -67,6 +67,32 @@ def test_an_expired_continue_token_is_still_410():
             "continue-expired")
 
 
+# --- 3. an Idempotency-Key reused with other parameters ----------------------------------
+
+@pytest.mark.parametrize("params", [{"width": "50"}, {"height": "64"}, {"fit": "contain"}, {"format": "png"}],
+                         ids=lambda p: next(iter(p)))
+def test_an_idempotency_key_reused_with_other_parameters_is_422(params):
+    c, store, jobs = make_client()
+    headers = {"Idempotency-Key": "k-1"}
+    first = c.simulate_post("/v1/jobs", body=png_bytes(), headers=headers)
+    assert first.status_code == 202
+    clash = c.simulate_post("/v1/jobs", body=png_bytes(), headers=headers, params=params)
+    body = problem(clash, 422, "idempotency-key-reused")
+    assert next(iter(params)) in body["detail"] and "Idempotent-Replayed" not in clash.headers
+    assert len(jobs.items) == 1 and len(store.objects) == 1
+
+
+def test_the_same_key_bytes_and_effective_parameters_still_replay():
+    c, _, jobs = make_client()
+    headers = {"Idempotency-Key": "k-2"}
+    first = c.simulate_post("/v1/jobs", body=png_bytes(), headers=headers, params={"width": "50"})
+    # The defaults written out (height 100, fit cover) are the same request.
+    again = c.simulate_post("/v1/jobs", body=png_bytes(), headers=headers,
+                            params={"width": "050", "height": "100", "fit": "cover"})
+    assert again.status_code == 202 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json["id"] == first.json["id"] and len(jobs.items) == 1
+
+
 # --- 4. query parameters -------------------------------------------------------------------
 
 @pytest.mark.parametrize("path,name,value", [
