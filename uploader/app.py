@@ -1,4 +1,5 @@
-"""``create_app()``: the WSGI application (run by gunicorn: ``gunicorn 'uploader.app:create_app()'``)."""
+"""``create_app()``: the WSGI application, run by gunicorn with the settings in
+``uploader/gunicorn_conf.py``: ``gunicorn -c python:uploader.gunicorn_conf 'uploader.app:create_app()'``."""
 
 from __future__ import annotations
 
@@ -16,14 +17,53 @@ from .store import Store
 from .thumbnailjobs import ThumbnailJobs
 
 
+class UploaderApp(falcon.App):
+    """The Falcon app, plus what only the server's connection can do for a request.
+
+    Under gunicorn (which puts the client socket in the environ as
+    ``gunicorn.socket``) every blocking read of the request body, and every
+    write of the answer, waits at most ``socket_timeout`` seconds: a stalled
+    upload raises :class:`TimeoutError` in the responder (which answers 408)
+    instead of holding a thread for ever. gunicorn resets the socket's timeout
+    itself before it reads the next request on the connection.
+
+    An answer with ``Connection: close`` (the 408) makes gunicorn close the
+    connection after it: gunicorn drops hop-by-hop headers an application
+    sends and decides the ``Connection`` header itself, so the app asks its
+    response object (the owner of ``start_response``) to close.
+    """
+
+    def __init__(self, socket_timeout: float | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.socket_timeout = socket_timeout
+
+    def __call__(self, env: dict, start_response):
+        """Serve one WSGI request (PEP 3333), with the socket timeout set for it."""
+        sock = env.get("gunicorn.socket")
+        if sock is not None and self.socket_timeout is not None:
+            sock.settimeout(self.socket_timeout)
+        server_response = getattr(start_response, "__self__", None)
+        force_close = getattr(server_response, "force_close", None)
+        if force_close is None:
+            return super().__call__(env, start_response)
+
+        def start(status, headers, exc_info=None):
+            if any(k.lower() == "connection" and v.strip().lower() == "close" for k, v in headers):
+                force_close()
+                headers = [(k, v) for k, v in headers if k.lower() != "connection"]
+            return start_response(status, headers, exc_info)
+
+        return super().__call__(env, start)
+
+
 def create_app(settings: UploaderSettings | None = None, store: Store | None = None,
-               jobs: ThumbnailJobs | None = None) -> falcon.App:
+               jobs: ThumbnailJobs | None = None) -> UploaderApp:
     """Wire the resources to their collaborators (built from ``settings`` unless given)."""
     configure_logging()
     settings = settings or UploaderSettings()
     store = store or Store(settings)
     jobs = jobs or ThumbnailJobs(load_api_client(urllib3.Timeout(connect=3, read=15)), settings.namespace)
-    app = falcon.App(middleware=[RequestContext()])
+    app = UploaderApp(socket_timeout=settings.body_read_timeout_seconds, middleware=[RequestContext()])
     app.req_options.strip_url_path_trailing_slash = True
     app.set_error_serializer(serialize_error)
     routes = [

@@ -43,18 +43,22 @@ def spool(chunks: Iterable[bytes], max_bytes: int, memory_bytes: int) -> tuple[B
     """Copy ``chunks`` into a temporary file (memory up to ``memory_bytes``, then disk).
 
     Raises :class:`TooLarge` as soon as more than ``max_bytes`` arrive; the rest
-    is not read. Returns (the rewound file, its size in bytes, its SHA-256 hex digest).
+    is not read. An error reading ``chunks`` (e.g. :class:`TimeoutError`) is
+    raised as it is; either way the temporary file is gone. Returns (the rewound file, its size in bytes, its SHA-256 hex digest).
     """
     out = tempfile.SpooledTemporaryFile(max_size=memory_bytes)
     digest = hashlib.sha256()
     size = 0
-    for chunk in chunks:
-        size += len(chunk)
-        if size > max_bytes:
-            out.close()
-            raise TooLarge(f"the upload is over the limit of {max_bytes} bytes")
-        digest.update(chunk)
-        out.write(chunk)
+    try:
+        for chunk in chunks:
+            size += len(chunk)
+            if size > max_bytes:
+                raise TooLarge(f"the upload is over the limit of {max_bytes} bytes")
+            digest.update(chunk)
+            out.write(chunk)
+    except BaseException:  # over the limit, or reading failed (a stalled client: TimeoutError)
+        out.close()
+        raise
     out.seek(0)
     return out, size, digest.hexdigest()
 

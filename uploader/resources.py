@@ -124,7 +124,8 @@ class JobsResource:
           The image is sniffed from its bytes (never the file name or Content-Type), checked
           (byte limit, declared pixel count), stored in the S3 bucket, and a ThumbnailJob is
           created whose name is the job ID. Poll the Location, then fetch thumbnail_url.
-          Send a Content-Length (chunked uploads get 411). With an Idempotency-Key,
+          Send a Content-Length (chunked uploads get 411); a body that stops arriving for
+          BODY_READ_TIMEOUT_SECONDS gets 408 and nothing is stored. With an Idempotency-Key,
           a retry with the same bytes and the same parameters returns the job the first
           request created; the same key with other bytes or parameters is 422.
           Each query parameter may be given once; integers are ASCII digits.
@@ -158,6 +159,7 @@ class JobsResource:
                           source: {bucket: thumbnails, key: uploads/default/tj-0ovqj2g1d4h5k7m.jpg},
                           size: {width: 100, height: 100}, fit: cover, format: null}
           "400": {$ref: "#/components/responses/BadRequest"}
+          "408": {description: "The body stopped arriving (no bytes for BODY_READ_TIMEOUT_SECONDS); nothing was stored and the connection is closed.", headers: {Connection: {schema: {type: string}, example: close}}, content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}, example: {type: "https://thumbnailer.dev/problems/request-timeout", title: Request timeout, status: 408, detail: "the upload stopped arriving: no bytes for 30 seconds; nothing was stored", instance: /v1/jobs}}}}
           "411": {description: No Content-Length (chunked upload)., content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}, example: {type: "https://thumbnailer.dev/problems/length-required", title: Length required, status: 411, detail: "send the upload with a Content-Length header (chunked uploads are not accepted)", instance: /v1/jobs}}}}
           "413": {description: Over the byte limit (decided from Content-Length or while streaming)., content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}, example: {type: "https://thumbnailer.dev/problems/payload-too-large", title: Upload too large, status: 413, detail: "the upload is 62914560 bytes; the limit is 52428800 bytes", instance: /v1/jobs, limit: 52428800}}}}
           "415": {description: Not an accepted image type (sniffed from the bytes)., content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}, example: {type: "https://thumbnailer.dev/problems/unsupported-media-type", title: Image not accepted, status: 415, detail: "the file is HTML, not an image", reason: NotAnImage}}}}
@@ -311,7 +313,12 @@ class JobsResource:
         return spec
 
     def _receive(self, req: falcon.Request) -> Upload:
-        """Read the image from a multipart field ``image`` or from the raw body."""
+        """Read the image from a multipart field ``image`` or from the raw body.
+
+        A body that stops arriving (no bytes for ``BODY_READ_TIMEOUT_SECONDS``: the
+        socket timeout set by :class:`uploader.app.UploaderApp`) is a 408 with
+        ``Connection: close``; what was read is discarded, nothing is stored.
+        """
         limit = self.settings.max_upload_bytes
         if req.content_length is not None and req.content_length > limit + 64 * 1024:
             raise Problem(falcon.HTTP_413, "payload-too-large", "Upload too large",
@@ -326,6 +333,12 @@ class JobsResource:
                 file, size, sha256 = spool(read_chunks(req.bounded_stream), limit, self.settings.spool_memory_bytes)
         except TooLarge as e:
             raise Problem(falcon.HTTP_413, "payload-too-large", "Upload too large", str(e), limit=limit) from e
+        except TimeoutError as e:  # socket.timeout is TimeoutError
+            seconds = f"{self.settings.body_read_timeout_seconds:g}"
+            log.warning("upload stalled: no bytes for %s seconds; answered 408", seconds)
+            raise Problem(falcon.HTTP_408, "request-timeout", "Request timeout",
+                          f"the upload stopped arriving: no bytes for {seconds} seconds; nothing was stored",
+                          headers={"Connection": "close"}) from e
         try:
             return inspect(file, size, sha256, self.settings.max_pixels)
         except ImageRejected as e:

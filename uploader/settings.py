@@ -29,3 +29,6 @@ class UploaderSettings(BaseSettings):
     max_pixels: int = Field(89_478_485, ge=1, description="Largest declared width x height accepted, pixels.")
     spool_memory_bytes: int = Field(1024 * 1024, ge=0,
                                     description="Uploads larger than this are spooled to a temporary file.")
+    body_read_timeout_seconds: float = Field(
+        30, gt=0, description="Longest wait for the next bytes of a request body (then 408), or for the client "
+                              "to take the next bytes of an answer; bounds how long one stalled client holds a thread.")

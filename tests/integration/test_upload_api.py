@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -242,3 +244,52 @@ def test_an_idempotency_key_reused_with_other_parameters_is_422(cluster, uploade
                                f"{api.GROUP}/idempotency-key={idempotency_label('params-5c1e')}",
                                "-o", "name").stdout.split()
     assert labelled == [f"thumbnailjob.thumbnailer.dev/{first.json()['id']}"]
+
+
+def read_answer(sock: socket.socket) -> tuple[int, dict, bytes, bool]:
+    """Read one HTTP/1.1 answer with a Content-Length from ``sock``: (status, headers, body, closed after)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed without an answer: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    while len(body) < int(headers["content-length"]):
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed in the middle of the answer"
+        body += chunk
+    closed = sock.recv(1) == b""
+    return int(lines[0].split()[1]), headers, body, closed
+
+
+def test_stalled_uploads_get_408_and_do_not_keep_healthz_waiting(cluster, namespace, tmp_path):
+    """As many clients as the uploader has threads announce 100000 bytes, send 1000 and stall."""
+    threads, read_timeout = 4, 2
+    up = start_uploader(cluster, tmp_path, namespace=namespace, UPLOADER_THREADS=str(threads),
+                        BODY_READ_TIMEOUT_SECONDS=str(read_timeout))
+    url = urlparse(up.url)
+    stalled = []
+    try:
+        for _ in range(threads):
+            s = socket.create_connection((url.hostname, url.port), timeout=read_timeout + 15)
+            s.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: uploader\r\nContent-Type: image/jpeg\r\n"
+                      b"Content-Length: 100000\r\n\r\n" + PHOTO.read_bytes()[:1000])
+            stalled.append(s)
+        started = time.monotonic()
+        health = requests.get(f"{up.url}/healthz", timeout=read_timeout + 10)
+        assert health.status_code == 200 and time.monotonic() - started < read_timeout + 5
+        for s in stalled:
+            status, headers, body, closed = read_answer(s)
+            assert status == 408 and headers["content-type"] == "application/problem+json"
+            assert headers["connection"] == "close" and closed
+            problem = json.loads(body)
+            assert problem["status"] == 408 and problem["type"].endswith("request-timeout")
+        assert sources_in(cluster, namespace) == []  # nothing left in the bucket
+        assert thumbnailjobs_in(cluster, namespace) == []
+        assert requests.get(f"{up.url}/readyz", timeout=10).status_code == 200
+    finally:
+        for s in stalled:
+            s.close()
+        up.process.stop()

@@ -28,6 +28,74 @@ def problem(r, status: int, slug: str) -> dict:
     return r.json
 
 
+# --- 1. a stalled upload ---------------------------------------------------------------
+
+class StallingBody(io.RawIOBase):
+    """wsgi.input of a client that sends ``first`` and then nothing: the read times out,
+    as gunicorn's socket read does once the app has set a timeout on it."""
+
+    def __init__(self, first: bytes):
+        self.left = first
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        if not self.left:
+            raise TimeoutError("timed out")
+        n = min(len(buffer), len(self.left))
+        buffer[:n], self.left = self.left[:n], self.left[n:]
+        return n
+
+
+class FakeSocket:
+    timeout = None
+
+    def settimeout(self, seconds):
+        self.timeout = seconds
+
+
+@pytest.mark.parametrize("multipart", [False, True], ids=["raw", "multipart"])
+def test_a_stalled_upload_is_408_with_connection_close_and_nothing_is_stored(multipart):
+    c, store, jobs = make_client(body_read_timeout_seconds=7)
+    data, content_type = png_bytes(), "image/png"
+    if multipart:
+        data, content_type = encode_multipart_formdata({"image": ("x.png", data, "image/png")})
+    sock = FakeSocket()
+    r = c.simulate_post("/v1/jobs", headers={"Content-Type": content_type, "Content-Length": "100000"},
+                        extras={"wsgi.input": StallingBody(data[:len(data) // 2]), "gunicorn.socket": sock})
+    body = problem(r, 408, "request-timeout")
+    assert "7 seconds" in body["detail"] and body["instance"] == "/v1/jobs"
+    assert r.headers["Connection"] == "close"
+    assert sock.timeout == 7  # set on gunicorn's client socket before the body is read
+    assert store.objects == {} and jobs.items == {}
+    assert c.simulate_get("/healthz").status_code == 200
+
+
+def test_connection_close_is_handed_to_gunicorn_which_drops_the_header_itself():
+    class GunicornResponse:  # gunicorn.http.wsgi.Response: start_response is its method
+        closed, headers = False, None
+
+        def force_close(self):
+            self.closed = True
+
+        def start_response(self, status, headers, exc_info=None):
+            self.status, self.headers = status, headers
+
+    app = create_app(UploaderSettings(body_read_timeout_seconds=3), store=FakeStore(), jobs=FakeJobs())
+    env = falcon.testing.create_environ(method="POST", path="/v1/jobs",
+                                        headers={"Content-Type": "image/png", "Content-Length": "100000"})
+    env.update({"wsgi.input": StallingBody(png_bytes()[:20]), "gunicorn.socket": FakeSocket()})
+    server = GunicornResponse()
+    body = b"".join(app(env, server.start_response))
+    assert server.status.startswith("408") and server.closed
+    assert "connection" not in {k.lower() for k, _ in server.headers}  # hop-by-hop: gunicorn writes its own
+    assert json.loads(body)["type"].endswith("request-timeout")
+    ok = GunicornResponse()
+    app(falcon.testing.create_environ(path="/healthz"), ok.start_response)
+    assert ok.status.startswith("200") and not ok.closed
+
+
 # --- 2. a bogus continue token -----------------------------------------------------------
 
 class RefusingCustomObjects:
