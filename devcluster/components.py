@@ -72,16 +72,17 @@ def start_operator(cluster: LocalCluster, log_dir: Path, **settings: str) -> Com
 
 def start_uploader(cluster: LocalCluster, log_dir: Path, port: int = 0, namespace: str = "default",
                    **settings: str) -> Component:
-    """Run the uploader under gunicorn on ``127.0.0.1:port`` (free port if 0); waits for ``/healthz``."""
+    """Run the uploader under gunicorn on ``127.0.0.1:port`` (free port if 0); waits for ``/healthz``.
+
+    gunicorn's settings are the chart's (``uploader/gunicorn_conf.py``); ``settings``
+    override uploader environment variables (e.g. ``UPLOADER_THREADS="4"``).
+    """
     port = port or free_port()
     if port_is_listening(port):
         raise StartupError(f"port {port} is already in use; stop whatever listens there (or `make down`)")
-    env = _env(cluster, {"UPLOADER_NAMESPACE": namespace, **settings})
+    env = _env(cluster, {"UPLOADER_NAMESPACE": namespace, "UPLOADER_BIND": f"127.0.0.1:{port}", **settings})
     proc = ManagedProcess("uploader", [
-        sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-        "--worker-class", "gthread", "--threads", "8", "--timeout", "120", "--graceful-timeout", "10",
-        "--no-control-socket",
-        "uploader.app:create_app()",
+        sys.executable, "-m", "gunicorn", "-c", "python:uploader.gunicorn_conf", "uploader.app:create_app()",
     ], log_dir / "uploader.log", env=env, cwd=log_dir)
     url = f"http://127.0.0.1:{port}"
     proc.wait_until(lambda: _http_ok(f"{url}/healthz"), 60, "serving /healthz")

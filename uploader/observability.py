@@ -38,15 +38,27 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    """Send every log record to stderr as one JSON object with ``request_id``."""
+def json_handler() -> logging.Handler:
+    """A stderr handler that writes each record as one JSON object with ``request_id``.
+
+    The app's logging (:func:`configure_logging`) and gunicorn's own loggers
+    (``logconfig_dict`` in ``uploader/gunicorn_conf.py``) both use it, so every
+    line the uploader writes is JSON.
+    """
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter("{levelname}{name}{message}{request_id}", style="{", timestamp="time",
                                        rename_fields={"levelname": "level", "name": "logger"}))
     handler.addFilter(_RequestIdFilter())
+    return handler
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Send every log record to stderr as one JSON object with ``request_id``
+    (Python warnings too: they would otherwise be plain text on stderr)."""
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [json_handler()]
     root.setLevel(level)
+    logging.captureWarnings(True)
 
 
 class RequestContext:

@@ -10,7 +10,8 @@ class UploaderSettings(BaseSettings):
     """Every knob of the uploader; the environment variable is the field name in upper case.
 
     The Kubernetes connection comes from the in-cluster service account, else
-    from ``KUBECONFIG``.
+    from ``KUBECONFIG``. ``bind`` and ``threads`` are read by the gunicorn
+    configuration (``uploader/gunicorn_conf.py``), the rest by the app.
     """
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
@@ -32,3 +33,7 @@ class UploaderSettings(BaseSettings):
     body_read_timeout_seconds: float = Field(
         30, gt=0, description="Longest wait for the next bytes of a request body (then 408), or for the client "
                               "to take the next bytes of an answer; bounds how long one stalled client holds a thread.")
+    bind: str = Field("0.0.0.0:8000", description="gunicorn's listening address, host:port.",
+                      validation_alias="UPLOADER_BIND")
+    threads: int = Field(16, ge=1, description="gunicorn threads: requests served at once.",
+                         validation_alias="UPLOADER_THREADS")

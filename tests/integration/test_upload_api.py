@@ -293,3 +293,24 @@ def test_stalled_uploads_get_408_and_do_not_keep_healthz_waiting(cluster, namesp
         for s in stalled:
             s.close()
         up.process.stop()
+
+
+def test_gunicorn_refusals_are_its_own_html_and_every_log_line_is_json(uploader):
+    url = urlparse(uploader.url)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as s:
+        s.sendall(b"GARBAGE\r\n\r\n")
+        status, headers, _, _ = read_answer(s)
+    assert status == 400 and headers["content-type"] == "text/html"  # gunicorn's, before the app runs
+    long_line = requests.get(f"{uploader.url}/v1/jobs", params={"continue": "x" * 5000}, timeout=10)
+    assert long_line.status_code == 414  # over limit_request_line (uploader/gunicorn_conf.py)
+    log = uploader.component.process.log_path
+
+    def records():
+        return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+    deadline = time.monotonic() + 10
+    while not any(r["logger"] == "gunicorn.error" and "Invalid request" in r["message"] for r in records()):
+        assert time.monotonic() < deadline, log.read_text()[-2000:]
+        time.sleep(0.2)
+    loggers = {r["logger"] for r in records()}
+    assert {"gunicorn.error", "uploader.access"} <= loggers and "gunicorn.access" not in loggers, loggers

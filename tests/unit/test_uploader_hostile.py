@@ -211,3 +211,56 @@ def test_ascii_parameters_still_work():
     r = c.simulate_post("/v1/jobs", body=png_bytes(), params={"width": "64", "height": "0032", "fit": "fill"})
     assert r.status_code == 202 and r.json["size"] == {"width": 64, "height": 32} and r.json["fit"] == "fill"
     assert c.simulate_get("/v1/jobs", params={"limit": "500"}).status_code == 200
+
+
+# --- gunicorn's configuration ----------------------------------------------------------------
+
+@pytest.fixture
+def gunicorn_config(monkeypatch):
+    """Load ``-c python:uploader.gunicorn_conf`` the way the gunicorn command does; logging restored after."""
+    from gunicorn.app.wsgiapp import WSGIApplication
+
+    def load(**env):
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        sys.modules.pop("uploader.gunicorn_conf", None)
+        monkeypatch.setattr(sys, "argv", ["gunicorn", "-c", "python:uploader.gunicorn_conf",
+                                          "uploader.app:create_app()"])
+        return WSGIApplication().cfg
+
+    names = ("", "gunicorn.error", "gunicorn.access")
+    saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).propagate, logging.getLogger(n).level)
+             for n in names}
+    yield load
+    sys.modules.pop("uploader.gunicorn_conf", None)
+    for n, (handlers, propagate, level) in saved.items():
+        logger = logging.getLogger(n)
+        logger.handlers[:], logger.propagate, logger.level = handlers, propagate, level
+
+
+def test_gunicorn_settings_live_in_one_module(gunicorn_config):
+    cfg = gunicorn_config(UPLOADER_BIND="127.0.0.1:18000", UPLOADER_THREADS="4")
+    assert cfg.address and cfg.bind == ["127.0.0.1:18000"] and cfg.threads == 4
+    assert cfg.workers == 1 and cfg.worker_class_str == "gthread" and cfg.worker_tmp_dir == "/tmp"
+    assert cfg.control_socket_disable is True
+    assert cfg.graceful_timeout < 30  # inside Kubernetes' default termination grace period
+    assert (cfg.limit_request_line, cfg.limit_request_fields, cfg.limit_request_field_size) == (4094, 100, 8190)
+    defaults = gunicorn_config()
+    assert defaults.bind == ["127.0.0.1:18000"]  # the environment still says so
+    assert UploaderSettings.model_fields["bind"].default == "0.0.0.0:8000"
+    assert UploaderSettings.model_fields["threads"].default == 16
+
+
+def test_gunicorn_own_log_lines_are_json(gunicorn_config, capsys):
+    from gunicorn.glogging import Logger
+
+    log = Logger(gunicorn_config())
+    log.warning("Invalid request from ip=%s: %s", "10.0.0.1", "Invalid HTTP request line: 'GARBAGE'")
+    log.error("Worker (pid:%s) was sent SIGKILL!", 42)
+    lines = capsys.readouterr().err.splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["level"] for r in records] == ["WARNING", "ERROR"]
+    assert records[0]["logger"] == "gunicorn.error" and "Invalid request from ip=10.0.0.1" in records[0]["message"]
+    assert all("time" in r and "request_id" in r for r in records)
+    # No second access line per request: the app writes its own (uploader.access).
+    assert not logging.getLogger("gunicorn.access").isEnabledFor(logging.INFO)
