@@ -44,7 +44,8 @@ def test_chart_values_reach_the_operator_settings(binaries, monkeypatch):
 
     rendered = helm(binaries, "template", "thumbs", str(CHART), "--kube-version", "1.36.3",
                     "--set", "resizer.resources.limits.memory=3Gi", "--set", "operator.maxRunningJobs=7",
-                    "--set", "operator.objectDeletionPolicy=Keep", "--set", "resizerImage.tag=9.9")
+                    "--set", "operator.objectDeletionPolicy=Keep", "--set", "resizerImage.tag=9.9",
+                    "--set", "operator.jobTTLSecondsAfterFinished=1000000", "--set", "uploader.maxPixels=200000000")
     deployment = next(d for d in yaml.safe_load_all(rendered)
                       if d and d["kind"] == "Deployment" and d["metadata"]["name"] == "thumbs-thumbnailer-operator")
     for var in deployment["spec"]["template"]["spec"]["containers"][0]["env"]:
@@ -55,6 +56,9 @@ def test_chart_values_reach_the_operator_settings(binaries, monkeypatch):
     assert settings.max_running_jobs == 7 and settings.object_deletion_policy == "Keep"
     assert settings.resizer_image == "thumbnailer-resizer:9.9"
     assert settings.resizer_service_account == "thumbs-thumbnailer-resizer"
+    # large integers render as digits, not Helm's float64 exponent form (1e+06)
+    assert settings.job_ttl_seconds_after_finished == 1_000_000
+    assert settings.max_pixels == 200_000_000 and settings.max_bytes == 52_428_800
 
 
 def test_pinned_helm_renders_the_chart_without_kube_version(binaries):
@@ -62,3 +66,20 @@ def test_pinned_helm_renders_the_chart_without_kube_version(binaries):
     (built with the version ldflags Helm's own Makefile sets; without them Helm assumes v1.20)."""
     rendered = helm(binaries, "template", "thumbs", str(CHART))
     assert "name: thumbs-thumbnailer-operator" in rendered
+
+
+def test_chart_values_reach_the_uploader_settings(binaries, monkeypatch):
+    """The uploader Deployment's env, read by the uploader's own settings class, says what the values say."""
+    import yaml
+
+    from uploader.settings import UploaderSettings
+
+    rendered = helm(binaries, "template", "thumbs", str(CHART), "--set", "uploader.threads=32",
+                    "--set", "uploader.bodyReadTimeoutSeconds=12", "--set", "uploader.maxUploadBytes=1000")
+    deployment = next(d for d in yaml.safe_load_all(rendered)
+                      if d and d["kind"] == "Deployment" and d["metadata"]["name"] == "thumbs-thumbnailer-uploader")
+    for var in deployment["spec"]["template"]["spec"]["containers"][0]["env"]:
+        if "value" in var:
+            monkeypatch.setenv(var["name"], var["value"])
+    settings = UploaderSettings()
+    assert settings.threads == 32 and settings.body_read_timeout_seconds == 12 and settings.max_upload_bytes == 1000
