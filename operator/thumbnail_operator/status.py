@@ -14,6 +14,8 @@ ThumbnailReady      Succeeded  the thumbnail is in the store (``status.output``)
                                EmptyFile, MetadataTooLarge, SourceNotFound,
                                InvalidSourceKey, InvalidSourceBucket,
                                StoreUnavailable, InvalidConfiguration, InternalError
+OutOfMemory         Failed     the kubelet killed the resizer at its memory limit (OOMKilled)
+                               on every try; the message names the limit
 ResizerFailed       Failed     the pod failed without a ``<Reason>: <text>`` message (it
                                crashed before reporting); the message is the last log line
 BackoffLimitExceeded Failed    retryable failures used up the Job's retries
@@ -184,12 +186,23 @@ def _failure(pods: list[dict]) -> tuple[str, str] | None:
     finished = [(t.get("finishedAt") or "", t) for t in (_terminated(p) for p in pods)
                 if t and t.get("exitCode")]
     for _, t in sorted(finished, key=lambda x: x[0], reverse=True):
+        if t.get("reason") == "OOMKilled":
+            return "OutOfMemory", _oom_message(pods)
         parsed = parse_termination_message(t.get("message"))
         if parsed:
             return parsed
         if t.get("message"):
             return "ResizerFailed", _last_line(t["message"])
     return None
+
+
+def _oom_message(pods: list[dict]) -> str:
+    """What an OOM kill means for the user, with the container's memory limit when the pod spec has one."""
+    limit = next((((c.get("resources") or {}).get("limits") or {}).get("memory")
+                  for p in pods for c in (p.get("spec") or {}).get("containers") or []), None)
+    at = f" ({limit})" if limit else ""
+    return (f"the resizer was killed at its memory limit{at} while decoding; raise the limit "
+            "(chart: resizer.resources; operator: RESIZER_RESOURCES) or lower MAX_PIXELS")
 
 
 def _last_line(log_tail: str, limit: int = 500) -> str:

@@ -142,3 +142,12 @@ def test_a_crash_before_reporting_shows_the_last_log_line_not_a_cut_traceback():
     assert st["message"] == "ValueError: object name with '.' or '..' path segment is not supported"
     assert "\n" not in failed(pod("Failed", 1, "x" * 2000 + "\n"))["message"]
     assert len(failed(pod("Failed", 1, "x" * 2000))["message"]) == 500
+
+
+def test_an_oom_killed_resizer_says_out_of_memory_and_names_the_limit():
+    killed = pod("Failed", 137, None)
+    killed["status"]["containerStatuses"][0]["state"]["terminated"]["reason"] = "OOMKilled"
+    killed["spec"] = {"containers": [{"name": "resizer", "resources": {"limits": {"memory": "1Gi"}}}]}
+    st = failed(killed)
+    assert (st["phase"], st["reason"]) == ("Failed", "OutOfMemory")
+    assert "memory limit (1Gi)" in st["message"] and "resizer.resources" in st["message"]
