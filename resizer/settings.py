@@ -64,11 +64,15 @@ class ResizerSettings:
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "ResizerSettings":
         """Read and validate; raises :class:`SettingsError` naming the variable."""
 
-        def need(name: str) -> str:
-            value = env.get(name, "").strip()
-            if not value:
+        def need(name: str, strip: bool = True) -> str:
+            value = env.get(name, "")
+            if not value.strip():
                 raise SettingsError(f"{name} is required")
-            return value
+            return value.strip() if strip else value
+
+        def object_key(name: str) -> str:
+            # An S3 object key is taken exactly: " cat.jpg" and "cat.jpg" are different objects.
+            return need(name, strip=False)
 
         def integer(name: str, default: int, low: int = 1) -> int:
             raw = env.get(name, "").strip() or str(default)
@@ -94,10 +98,10 @@ class ResizerSettings:
             secure=env.get("S3_SECURE", "false").strip().lower() in ("1", "true", "yes"),
             region=env.get("S3_REGION", "").strip() or "us-east-1",
             source_bucket=source_bucket,
-            source_key=need("SOURCE_KEY"),
+            source_key=object_key("SOURCE_KEY"),
             output_bucket=env.get("OUTPUT_BUCKET", "").strip() or source_bucket,
-            output_key=need("OUTPUT_KEY"),
-            previous_output_key=env.get("PREVIOUS_OUTPUT_KEY", "").strip(),
+            output_key=object_key("OUTPUT_KEY"),
+            previous_output_key=env.get("PREVIOUS_OUTPUT_KEY", ""),
             spec=ThumbnailSpec(
                 width=integer("THUMBNAIL_WIDTH", 100),
                 height=integer("THUMBNAIL_HEIGHT", 100),

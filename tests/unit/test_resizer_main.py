@@ -11,7 +11,7 @@ from PIL import Image
 
 import resizer.__main__ as program
 from resizer.errors import EXIT_BAD_IMAGE, EXIT_INTERNAL, EXIT_RETRYABLE, PERMANENT_EXIT_CODES, ImageRejected
-from resizer.settings import ResizerSettings
+from resizer.settings import ResizerSettings, SettingsError
 from resizer.store import ObjectStore, check_source
 from resizer.thumbnail import ThumbnailSpec, make_thumbnail
 from thumbnail_operator.status import parse_termination_message
@@ -131,3 +131,12 @@ def test_a_jpeg_of_an_animation_is_a_still_of_its_first_frame_not_a_crash():
     out = make_thumbnail(gif(5), ThumbnailSpec(format="jpeg"))
     assert (out.format, out.frames, out.source_frames) == ("jpeg", 1, 5)
     assert Image.open(io.BytesIO(out.data)).format == "JPEG"
+
+
+def test_object_keys_are_taken_exactly_with_their_spaces():
+    settings = ResizerSettings.from_env({**ENV, "SOURCE_KEY": " cat.jpg ", "OUTPUT_KEY": "thumbs/ cat.jpg",
+                                         "PREVIOUS_OUTPUT_KEY": "old .png"})
+    assert (settings.source_key, settings.output_key, settings.previous_output_key) == \
+        (" cat.jpg ", "thumbs/ cat.jpg", "old .png")
+    with pytest.raises(SettingsError, match="SOURCE_KEY is required"):
+        ResizerSettings.from_env({**ENV, "SOURCE_KEY": "   "})
