@@ -5,46 +5,24 @@ tokens), in a namespace that enforces Pod Security "restricted"."""
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 import requests
-import yaml
 from kubernetes import client
 
-from devcluster.binaries import REPO_ROOT
+from chartrender import RELEASE, container_env, render
 from devcluster.components import ensure_s3_secret, start_operator, start_uploader
 
 pytestmark = pytest.mark.integration
-CHART = REPO_ROOT / "helm" / "thumbnailer"
-RELEASE = "thumbs"
 PHOTO = Path(__file__).resolve().parents[1] / "data" / "photos" / "chelsea.png"
 
 
-def render(cluster, binaries, ns: str) -> list[dict]:
+def chart_objects(cluster, binaries, ns: str) -> list[dict]:
     """The chart's objects for namespace ``ns``, with the session's S3 server as the external store."""
-    rendered = subprocess.run(
-        [str(binaries.helm), "template", RELEASE, str(CHART), "--namespace", ns,
-         "--set", "minio.enabled=false", "--set", f"s3.endpoint={cluster.s3.endpoint}",
-         "--set", "s3.existingSecret=thumbnailer-s3"], check=True, capture_output=True, text=True).stdout
-    return [d for d in yaml.safe_load_all(rendered) if d]
-
-
-def container_env(objects: list[dict], deployment: str, ns: str) -> dict[str, str]:
-    """The env a Deployment's container gets from the chart: literal values and the namespace fieldRef.
-
-    Secret references are left out: the harness passes the S3 server's own credentials.
-    """
-    dep = next(d for d in objects if d["kind"] == "Deployment" and d["metadata"]["name"] == deployment)
-    env = {}
-    for var in dep["spec"]["template"]["spec"]["containers"][0]["env"]:
-        if "value" in var:
-            env[var["name"]] = var["value"]
-        elif var.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.namespace":
-            env[var["name"]] = ns
-    return env
+    return render(binaries, "--set", "minio.enabled=false", "--set", f"s3.endpoint={cluster.s3.endpoint}",
+                  "--set", "s3.existingSecret=thumbnailer-s3", namespace=ns)
 
 
 @pytest.fixture
@@ -55,7 +33,7 @@ def chart_namespace(cluster, crd, api_client, binaries):
     core.create_namespace({"metadata": {"name": ns, "labels": {
         "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"}}})
     ensure_s3_secret(cluster, ns)
-    rbac = [d for d in render(cluster, binaries, ns) if d["kind"] in ("ServiceAccount", "Role", "RoleBinding")]
+    rbac = [d for d in chart_objects(cluster, binaries, ns) if d["kind"] in ("ServiceAccount", "Role", "RoleBinding")]
     assert {d["kind"] for d in rbac} == {"ServiceAccount", "Role", "RoleBinding"}
     cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": rbac}))
     yield ns
@@ -78,7 +56,7 @@ def test_chart_service_accounts_run_the_main_job_in_a_restricted_namespace(clust
     """The operator and the uploader run with the chart's env (so its values must parse) and as its ServiceAccounts."""
     ns = chart_namespace
     operator_sa, uploader_sa = f"{RELEASE}-thumbnailer-operator", f"{RELEASE}-thumbnailer-uploader"
-    objects = render(cluster, binaries, ns)
+    objects = chart_objects(cluster, binaries, ns)
     op_env = container_env(objects, operator_sa, ns)
     up_env = container_env(objects, uploader_sa, ns)
     assert op_env["WATCH_NAMESPACE"] == ns and op_env["MAX_PIXELS"] == "89478485"  # digits, not 8.9478485e+07

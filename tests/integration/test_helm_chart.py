@@ -7,10 +7,10 @@ import subprocess
 
 import pytest
 
+from chartrender import CHART, container_env, render
 from devcluster.binaries import REPO_ROOT
 
 pytestmark = pytest.mark.integration
-CHART = REPO_ROOT / "helm" / "thumbnailer"
 
 
 def helm(binaries, *args: str) -> str:
@@ -38,19 +38,13 @@ def test_chart_ships_the_same_crd_as_the_repository():
 
 def test_chart_values_reach_the_operator_settings(binaries, monkeypatch):
     """The operator Deployment's env, read by the operator's own settings class, says what the values say."""
-    import yaml
-
     from thumbnail_operator.settings import OperatorSettings
 
-    rendered = helm(binaries, "template", "thumbs", str(CHART), "--kube-version", "1.36.3",
-                    "--set", "resizer.resources.limits.memory=3Gi", "--set", "operator.maxRunningJobs=7",
-                    "--set", "operator.objectDeletionPolicy=Keep", "--set", "resizerImage.tag=9.9",
-                    "--set", "operator.jobTTLSecondsAfterFinished=1000000", "--set", "uploader.maxPixels=200000000")
-    deployment = next(d for d in yaml.safe_load_all(rendered)
-                      if d and d["kind"] == "Deployment" and d["metadata"]["name"] == "thumbs-thumbnailer-operator")
-    for var in deployment["spec"]["template"]["spec"]["containers"][0]["env"]:
-        if "value" in var:
-            monkeypatch.setenv(var["name"], var["value"])
+    objects = render(binaries, "--set", "resizer.resources.limits.memory=3Gi", "--set", "operator.maxRunningJobs=7",
+                     "--set", "operator.objectDeletionPolicy=Keep", "--set", "resizerImage.tag=9.9",
+                     "--set", "operator.jobTTLSecondsAfterFinished=1000000", "--set", "uploader.maxPixels=200000000")
+    for name, value in container_env(objects, "thumbs-thumbnailer-operator").items():
+        monkeypatch.setenv(name, value)
     settings = OperatorSettings()
     assert settings.resizer_resources == {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "3Gi"}}
     assert settings.max_running_jobs == 7 and settings.object_deletion_policy == "Keep"
@@ -70,16 +64,11 @@ def test_pinned_helm_renders_the_chart_without_kube_version(binaries):
 
 def test_chart_values_reach_the_uploader_settings(binaries, monkeypatch):
     """The uploader Deployment's env, read by the uploader's own settings class, says what the values say."""
-    import yaml
-
     from uploader.settings import UploaderSettings
 
-    rendered = helm(binaries, "template", "thumbs", str(CHART), "--set", "uploader.threads=32",
-                    "--set", "uploader.bodyReadTimeoutSeconds=12", "--set", "uploader.maxUploadBytes=1000")
-    deployment = next(d for d in yaml.safe_load_all(rendered)
-                      if d and d["kind"] == "Deployment" and d["metadata"]["name"] == "thumbs-thumbnailer-uploader")
-    for var in deployment["spec"]["template"]["spec"]["containers"][0]["env"]:
-        if "value" in var:
-            monkeypatch.setenv(var["name"], var["value"])
+    objects = render(binaries, "--set", "uploader.threads=32", "--set", "uploader.bodyReadTimeoutSeconds=12",
+                     "--set", "uploader.maxUploadBytes=1000")
+    for name, value in container_env(objects, "thumbs-thumbnailer-uploader").items():
+        monkeypatch.setenv(name, value)
     settings = UploaderSettings()
     assert settings.threads == 32 and settings.body_read_timeout_seconds == 12 and settings.max_upload_bytes == 1000

@@ -1,0 +1,34 @@
+"""The Helm chart rendered with the pinned helm, and what its Deployments hand their containers."""
+
+from __future__ import annotations
+
+import subprocess
+
+import yaml
+
+from devcluster.binaries import REPO_ROOT
+
+CHART = REPO_ROOT / "helm" / "thumbnailer"
+RELEASE = "thumbs"
+
+
+def render(binaries, *args: str, namespace: str = "default") -> list[dict]:
+    """``helm template thumbs helm/thumbnailer`` with ``args`` (e.g. ``--set k=v``); the non-empty objects."""
+    out = subprocess.run([str(binaries.helm), "template", RELEASE, str(CHART), "--namespace", namespace, *args],
+                         check=True, capture_output=True, text=True).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def container_env(objects: list[dict], deployment: str, namespace: str = "default") -> dict[str, str]:
+    """The env the chart gives a Deployment's first container: literal values and the namespace fieldRef.
+
+    Secret references are left out (callers supply credentials of their own).
+    """
+    dep = next(d for d in objects if d["kind"] == "Deployment" and d["metadata"]["name"] == deployment)
+    env = {}
+    for var in dep["spec"]["template"]["spec"]["containers"][0]["env"]:
+        if "value" in var:
+            env[var["name"]] = var["value"]
+        elif var.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.namespace":
+            env[var["name"]] = namespace
+    return env
