@@ -134,7 +134,7 @@ class JobsResource:
           - {name: width, in: query, schema: {type: integer, minimum: 1, maximum: 4096, default: 100}}
           - {name: height, in: query, schema: {type: integer, minimum: 1, maximum: 4096, default: 100}}
           - {name: fit, in: query, schema: {type: string, enum: [cover, contain, fill], default: cover}}
-          - {name: format, in: query, description: Output format; empty chooses from the source.,
+          - {name: format, in: query, description: "Output format; leave it out to choose from the source (JPEG for opaque stills, PNG with transparency, GIF for animations).",
              schema: {type: string, enum: [png, jpeg, webp, gif]}}
           - {name: Idempotency-Key, in: header, schema: {type: string, maxLength: 255}, example: upload-7f3a}
         requestBody:
