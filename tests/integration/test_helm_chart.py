@@ -72,3 +72,14 @@ def test_chart_values_reach_the_uploader_settings(binaries, monkeypatch):
         monkeypatch.setenv(name, value)
     settings = UploaderSettings()
     assert settings.threads == 32 and settings.body_read_timeout_seconds == 12 and settings.max_upload_bytes == 1000
+
+
+def test_an_external_endpoint_turns_the_bundled_minio_off(binaries):
+    bundled = render(binaries)
+    assert any(d["metadata"]["name"] == "thumbs-thumbnailer-minio" for d in bundled)
+    assert container_env(bundled, "thumbs-thumbnailer-uploader")["S3_CREATE_BUCKET"] == "true"
+    external = render(binaries, "--set", "s3.endpoint=s3.example.com:443")
+    assert not [d for d in external if "minio" in d["metadata"]["name"]]
+    for component in ("uploader", "operator"):
+        assert container_env(external, f"thumbs-thumbnailer-{component}")["S3_ENDPOINT"] == "s3.example.com:443"
+    assert container_env(external, "thumbs-thumbnailer-uploader")["S3_CREATE_BUCKET"] == "false"

@@ -14,8 +14,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- .Values.s3.existingSecret | default (printf "%s-s3" (include "thumbnailer.fullname" .)) -}}
 {{- end -}}
 
+{{/* The bundled MinIO runs when minio.enabled and no external s3.endpoint is given. */}}
+{{- define "thumbnailer.bundledMinio" -}}
+{{- if and .Values.minio.enabled (not .Values.s3.endpoint) -}}true{{- end -}}
+{{- end -}}
+
 {{- define "thumbnailer.s3Endpoint" -}}
-{{- if .Values.minio.enabled -}}
+{{- if include "thumbnailer.bundledMinio" . -}}
 {{- printf "%s-minio.%s.svc:9000" (include "thumbnailer.fullname" .) .Release.Namespace -}}
 {{- else -}}
 {{- required "s3.endpoint is required when minio.enabled is false" .Values.s3.endpoint -}}
