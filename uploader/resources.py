@@ -37,7 +37,6 @@ _REJECTED = {
 
 
 _B32 = "0123456789abcdefghijklmnopqrstuv"  # base32hex: sorts like the numbers it encodes
-LABEL_IDEMPOTENCY = f"{api.GROUP}/idempotency-key"
 ANNOTATION_SHA256 = f"{api.GROUP}/source-sha256"
 _STATUS_SELECTORS = {
     "succeeded": f"status.phase={api.PHASE_SUCCEEDED}",
@@ -59,9 +58,15 @@ def new_job_id(now_ms: int | None = None) -> str:
     return "tj-" + stamp + "".join(secrets.choice(_B32) for _ in range(7))
 
 
-def idempotency_label(key: str) -> str:
-    """The label value that marks a job created with Idempotency-Key ``key`` (a hash: keys are free text)."""
-    return hashlib.sha256(key.encode()).hexdigest()[:40]
+def keyed_job_id(key: str) -> str:
+    """The job ID of an upload sent with Idempotency-Key ``key``: ``tj-`` + 16 base32hex characters of SHA-256(key).
+
+    Deterministic, so the API server's name uniqueness decides between concurrent
+    retries: one create succeeds, the others get AlreadyExists and replay it. The
+    cost: such IDs do not sort by age among the time-ordered ones.
+    """
+    digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:10], "big")
+    return "tj-" + "".join(_B32[(digest >> (5 * i)) & 31] for i in reversed(range(16)))
 
 
 def invalid_parameter(name: str, detail: str) -> Problem:
@@ -180,18 +185,18 @@ class JobsResource:
             raise Problem(falcon.HTTP_400, "invalid-idempotency-key", "Invalid Idempotency-Key",
                           "the Idempotency-Key header must be 1 to 255 characters")
         upload = self._receive(req)
-        if key_header is not None:
-            previous = self._previous(idempotency_label(key_header))
+        if key_header is None:
+            job_id = new_job_id()
+            key = f"{self.settings.source_prefix}/{self.jobs.namespace}/{job_id}.{upload.extension}"
+        else:
+            job_id = keyed_job_id(key_header)
+            previous = self._get(job_id)
             if previous is not None:
                 upload.file.close()
-                self._check_same_request(previous, upload.sha256, options)
-                resp.status = falcon.HTTP_202
-                resp.location = f"/v1/jobs/{previous['metadata']['name']}"
-                resp.set_header("Idempotent-Replayed", "true")
-                resp.media = job_view(previous)
+                self._replay(resp, previous, upload.sha256, options)
                 return
-        job_id = new_job_id()
-        key = f"{self.settings.source_prefix}/{self.jobs.namespace}/{job_id}.{upload.extension}"
+            # A concurrent retry may be storing its source too: each writes its own object.
+            key = f"{self.settings.source_prefix}/{self.jobs.namespace}/{job_id}-{secrets.token_hex(4)}.{upload.extension}"
         try:
             self.store.put(key, upload.file, upload.size, upload.media_type)
         except StoreUnavailable as e:
@@ -199,8 +204,6 @@ class JobsResource:
         finally:
             upload.file.close()
         labels = {"app.kubernetes.io/created-by": "thumbnailer-uploader"}
-        if key_header is not None:
-            labels[LABEL_IDEMPOTENCY] = idempotency_label(key_header)
         manifest = {
             "apiVersion": api.API_VERSION, "kind": api.KIND,
             "metadata": {"name": job_id, "labels": labels, "annotations": {ANNOTATION_SHA256: upload.sha256}},
@@ -208,7 +211,14 @@ class JobsResource:
         }
         try:
             tj = self.jobs.create(manifest)
-        except (ClusterUnavailable, AlreadyExists) as e:
+        except AlreadyExists as e:
+            self._forget(key)
+            winner = self._get(job_id) if key_header is not None else None
+            if winner is None:
+                raise unavailable("kubernetes-api", e) from e
+            self._replay(resp, winner, upload.sha256, options)  # a concurrent retry with this key won
+            return
+        except ClusterUnavailable as e:
             self._forget(key)
             raise unavailable("kubernetes-api", e) from e
         UPLOAD_BYTES.observe(upload.size)
@@ -287,12 +297,19 @@ class JobsResource:
         raise Problem(falcon.HTTP_422, "idempotency-key-reused", "Idempotency-Key reused",
                       f"this Idempotency-Key was already used for a different upload ({what})")
 
-    def _previous(self, label: str) -> dict | None:
+    def _replay(self, resp: falcon.Response, previous: dict, sha256: str, options: dict) -> None:
+        """Answer with the job an earlier request with the same Idempotency-Key created (422 if it differs)."""
+        self._check_same_request(previous, sha256, options)
+        resp.status = falcon.HTTP_202
+        resp.location = f"/v1/jobs/{previous['metadata']['name']}"
+        resp.set_header("Idempotent-Replayed", "true")
+        resp.media = job_view(previous)
+
+    def _get(self, job_id: str) -> dict | None:
         try:
-            items, _ = self.jobs.page(1, label_selector=f"{LABEL_IDEMPOTENCY}={label}")
+            return self.jobs.get(job_id)
         except ClusterUnavailable as e:
             raise unavailable("kubernetes-api", e) from e
-        return items[0] if items else None
 
     def _options(self, req: falcon.Request) -> dict:
         """Thumbnail options from the query string: width, height, fit, format."""

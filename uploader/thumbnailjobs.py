@@ -71,8 +71,7 @@ class ThumbnailJobs:
         return self._call(self._custom.delete_namespaced_custom_object, api.GROUP, api.VERSION,
                           self.namespace, api.PLURAL, name) is not None
 
-    def page(self, limit: int, continue_token: str = "", field_selector: str = "",
-             label_selector: str = "") -> tuple[list[dict], str | None]:
+    def page(self, limit: int, continue_token: str = "", field_selector: str = "") -> tuple[list[dict], str | None]:
         """One page of ThumbnailJobs in name order (the API server's order) and the
         API server's continue token for the next page (None on the last page).
 
@@ -81,7 +80,7 @@ class ThumbnailJobs:
         """
         out = self._call(self._custom.list_namespaced_custom_object, api.GROUP, api.VERSION, self.namespace,
                          api.PLURAL, limit=limit, _continue=continue_token or None,
-                         field_selector=field_selector or None, label_selector=label_selector or None) or {}
+                         field_selector=field_selector or None) or {}
         return out.get("items", []), (out.get("metadata") or {}).get("continue") or None
 
     def check(self) -> None:

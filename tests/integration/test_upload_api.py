@@ -17,7 +17,7 @@ from kubernetes import client
 from devcluster.components import install_crd, start_uploader
 from devcluster.stack import LocalCluster
 from thumbnailer import api
-from uploader.resources import idempotency_label
+from uploader.resources import keyed_job_id
 
 pytestmark = pytest.mark.integration
 PHOTO = Path(__file__).resolve().parents[1] / "data" / "photos" / "grace_hopper.jpg"
@@ -103,10 +103,34 @@ def test_retry_with_the_same_idempotency_key_returns_the_same_job(cluster, uploa
 
     first, second = post(), post()
     assert first.status_code == second.status_code == 202
-    assert first.json()["id"] == second.json()["id"] and second.headers["Idempotent-Replayed"] == "true"
-    labelled = cluster.kubectl("get", api.PLURAL, "-n", uploader.namespace, "-l",
-                               f"{api.GROUP}/idempotency-key", "-o", "name").stdout.split()
-    assert labelled == [f"thumbnailjob.thumbnailer.dev/{first.json()['id']}"]
+    assert first.json()["id"] == second.json()["id"] == keyed_job_id("upload-7f3a")
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert [s for s in sources_in(cluster, uploader.namespace) if s.startswith(
+        f"uploads/{uploader.namespace}/{first.json()['id']}")] == [first.json()["source"]["key"]]
+
+
+def test_concurrent_retries_with_one_idempotency_key_make_one_job_and_keep_one_source(cluster, uploader):
+    """Ten at once: the API server's name uniqueness picks one; the others replay it and remove their sources."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = PHOTO.read_bytes()
+
+    def post(_):
+        return requests.post(f"{uploader.url}/v1/jobs", data=body, timeout=60,
+                             headers={"Idempotency-Key": "burst-91d2", "Content-Type": "image/jpeg"})
+
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(post, range(10)))
+    assert {a.status_code for a in answers} == {202}
+    ids = {a.json()["id"] for a in answers}
+    assert ids == {keyed_job_id("burst-91d2")}
+    assert sum(a.headers.get("Idempotent-Replayed") == "true" for a in answers) == 9
+    names = cluster.kubectl("get", api.PLURAL, "-n", uploader.namespace, "-o", "name").stdout.split()
+    assert names.count(f"thumbnailjob.thumbnailer.dev/{keyed_job_id('burst-91d2')}") == 1
+    job_id = ids.pop()
+    assert [s for s in sources_in(cluster, uploader.namespace) if s.startswith(f"uploads/{uploader.namespace}/{job_id}")] \
+        == [answers[0].json()["source"]["key"]]
+    assert uploader.wait_done(job_id)["status"] == "succeeded"
 
 
 def test_listing_is_a_stable_snapshot_while_jobs_are_being_created(uploader):
@@ -240,10 +264,8 @@ def test_an_idempotency_key_reused_with_other_parameters_is_422(cluster, uploade
     assert clash.json()["type"].endswith("idempotency-key-reused") and "width 50" in clash.json()["detail"]
     same = post(width=100, fit="cover")  # the defaults, written out
     assert same.status_code == 202 and same.json()["id"] == first.json()["id"]
-    labelled = cluster.kubectl("get", api.PLURAL, "-n", uploader.namespace, "-l",
-                               f"{api.GROUP}/idempotency-key={idempotency_label('params-5c1e')}",
-                               "-o", "name").stdout.split()
-    assert labelled == [f"thumbnailjob.thumbnailer.dev/{first.json()['id']}"]
+    assert first.json()["id"] == keyed_job_id("params-5c1e")
+    assert uploader.job(first.json()["id"])["id"] == first.json()["id"]  # the one job, still there
 
 
 def read_answer(sock: socket.socket) -> tuple[int, dict, bytes, bool]:

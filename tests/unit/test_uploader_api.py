@@ -16,7 +16,7 @@ from urllib3 import encode_multipart_formdata
 from uploader.app import create_app
 from uploader.settings import UploaderSettings
 from uploader.store import StoreUnavailable
-from uploader.thumbnailjobs import ClusterUnavailable
+from uploader.thumbnailjobs import AlreadyExists, ClusterUnavailable
 
 CASES = Path(__file__).resolve().parents[1] / "data" / "cases"
 
@@ -49,6 +49,8 @@ class FakeJobs:
     def create(self, manifest):
         if self.fail:
             raise ClusterUnavailable("API server unreachable")
+        if manifest["metadata"]["name"] in self.items:
+            raise AlreadyExists(manifest["metadata"]["name"])
         obj = {**manifest, "metadata": {**manifest["metadata"], "namespace": "media",
                                         "creationTimestamp": "2026-01-01T00:00:00Z"}}
         self.items[manifest["metadata"]["name"]] = obj
@@ -60,11 +62,8 @@ class FakeJobs:
     def delete(self, name):
         return self.items.pop(name, None) is not None
 
-    def page(self, limit, continue_token="", field_selector="", label_selector=""):
+    def page(self, limit, continue_token="", field_selector=""):
         items = sorted(self.items.values(), key=lambda o: o["metadata"]["name"])
-        if label_selector:
-            k, v = label_selector.split("=")
-            items = [o for o in items if o["metadata"].get("labels", {}).get(k) == v]
         start = int(continue_token or 0)
         rest = items[start:start + limit]
         return rest, str(start + limit) if start + limit < len(items) else None
@@ -186,6 +185,19 @@ def test_idempotency_key_replays_the_same_job_and_refuses_a_different_body():
     clash = c.simulate_post("/v1/jobs", body=other, headers={"Idempotency-Key": "retry-me-42",
                                                              "Content-Length": str(len(other))})
     assert clash.status_code == 422 and len(jobs.items) == 1
+
+
+def test_a_retry_that_loses_the_create_race_replays_the_winner_and_removes_its_own_source():
+    c, store, jobs = make_client()
+    headers = {"Idempotency-Key": "raced-7", "Content-Length": str(len(png_bytes()))}
+    winner = c.simulate_post("/v1/jobs", body=png_bytes(), headers=headers).json
+    real_get, first_look = jobs.get, iter([None])
+    # This request looks before the winner's create is visible, then its own create gets AlreadyExists.
+    jobs.get = lambda name: next(first_look, None) or real_get(name)
+    lost = c.simulate_post("/v1/jobs", body=png_bytes(), headers=headers)
+    assert lost.status_code == 202 and lost.json["id"] == winner["id"]
+    assert lost.headers["Idempotent-Replayed"] == "true"
+    assert list(store.objects) == [winner["source"]["key"]] and len(jobs.items) == 1
 
 
 def test_list_pages_with_an_opaque_continue_token():
