@@ -26,7 +26,7 @@ import sys
 import tempfile
 
 from .errors import (EXIT_BAD_IMAGE, EXIT_CONFIG, EXIT_INTERNAL, EXIT_OK, EXIT_RETRYABLE, ImageRejected,
-                     SourceMissing, StoreUnavailable)
+                     SourceMissing, StoreRefused, StoreUnavailable)
 from .settings import ResizerSettings, SettingsError
 from .store import ObjectStore
 from .thumbnail import make_thumbnail
@@ -97,6 +97,8 @@ def main() -> int:
         code, message = EXIT_BAD_IMAGE, f"{e.reason}: {e.message}"
     except SourceMissing as e:
         code, message = EXIT_BAD_IMAGE, f"SourceNotFound: {e}"
+    except StoreRefused as e:
+        code, message = EXIT_CONFIG, f"{e.reason}: {e.message}"
     except StoreUnavailable as e:
         code, message = EXIT_RETRYABLE, f"StoreUnavailable: {e}"
     except Exception as e:  # the last resort: a one-line reason, the traceback only in the log

@@ -46,5 +46,19 @@ class StoreUnavailable(Exception):
     """The S3 store could not be reached or answered with a server error (retryable)."""
 
 
+class StoreRefused(Exception):
+    """The store answered, and refuses this request for good (exit 78; retrying cannot help).
+
+    ``reason`` is ``StoreAccessDenied`` (HTTP 401/403: the credentials or the
+    bucket policy do not allow it) or ``StoreRejected`` (another 4xx, e.g. a key
+    the server will not take); ``message`` names the object and the S3 error code.
+    """
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+
+
 class SourceMissing(Exception):
     """The source object does not exist in the store (permanent)."""

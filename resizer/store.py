@@ -10,7 +10,7 @@ from minio import Minio
 from minio.error import S3Error
 from minio.helpers import check_bucket_name, check_object_name
 
-from .errors import ImageRejected, SourceMissing, StoreUnavailable
+from .errors import ImageRejected, SourceMissing, StoreRefused, StoreUnavailable
 from .settings import ResizerSettings
 
 _CHUNK = 1024 * 1024
@@ -18,6 +18,24 @@ _MISSING = ("NoSuchKey", "NoSuchBucket", "NoSuchObject")
 #: S3 error codes that mean the server refuses the name itself (AWS, MinIO): permanent, not an outage.
 _BAD_KEY = ("InvalidObjectName", "XMinioInvalidObjectName", "KeyTooLongError", "XMinioObjectNameTooLong")
 _BAD_BUCKET = ("InvalidBucketName", "XMinioInvalidBucketName")
+#: 4xx answers that are still worth retrying: a timeout, a conflict with a concurrent write, throttling.
+_RETRYABLE_4XX = (408, 409, 429)
+
+
+def refused_or_unavailable(e: S3Error, doing: str) -> Exception:
+    """The exception for an S3 error answer to ``doing`` (e.g. ``"reading s3://b/k"``).
+
+    An HTTP 401/403 is :class:`StoreRefused` ``StoreAccessDenied``, any other 4xx
+    but 408/409/429 is :class:`StoreRefused` ``StoreRejected`` (the same request
+    gets the same answer: permanent), and everything else (5xx, throttling) is
+    :class:`StoreUnavailable` (retryable).
+    """
+    status = getattr(e.response, "status", None) or 0
+    if status in (401, 403):
+        return StoreRefused("StoreAccessDenied", f"{doing}: {e.code} (check the credentials and the bucket policy)")
+    if 400 <= status < 500 and status not in _RETRYABLE_4XX:
+        return StoreRefused("StoreRejected", f"{doing}: {e.code} (HTTP {status})")
+    return StoreUnavailable(f"{doing}: {e.code}")
 
 
 def check_source(bucket: str, key: str) -> None:
@@ -93,23 +111,25 @@ class ObjectStore:
             if e.code in _BAD_BUCKET:
                 raise ImageRejected("InvalidSourceBucket",
                                     f"the store refuses the bucket name {_quote(bucket)} ({e.code})") from e
-            raise StoreUnavailable(f"reading s3://{bucket}/{key}: {e.code}") from e
+            raise refused_or_unavailable(e, f"reading s3://{bucket}/{key}") from e
         except (urllib3.exceptions.HTTPError, OSError) as e:
             raise StoreUnavailable(f"reading s3://{bucket}/{key}: {e}") from e
 
     def upload(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
-        """Write ``data`` to ``bucket/key``; raises :class:`StoreUnavailable`."""
+        """Write ``data`` to ``bucket/key``; raises :class:`StoreRefused` or :class:`StoreUnavailable`."""
         try:
             self._client.put_object(bucket, key, io.BytesIO(data), len(data), content_type=content_type)
-        except (S3Error, urllib3.exceptions.HTTPError, OSError) as e:
+        except S3Error as e:
+            raise refused_or_unavailable(e, f"writing s3://{bucket}/{key}") from e
+        except (urllib3.exceptions.HTTPError, OSError) as e:
             raise StoreUnavailable(f"writing s3://{bucket}/{key}: {e}") from e
 
     def remove(self, bucket: str, key: str) -> None:
-        """Delete ``bucket/key`` if it exists; raises :class:`StoreUnavailable`."""
+        """Delete ``bucket/key`` if it exists; raises :class:`StoreRefused` or :class:`StoreUnavailable`."""
         try:
             self._client.remove_object(bucket, key)
         except S3Error as e:
             if e.code not in _MISSING:
-                raise StoreUnavailable(f"removing s3://{bucket}/{key}: {e.code}") from e
+                raise refused_or_unavailable(e, f"removing s3://{bucket}/{key}") from e
         except (urllib3.exceptions.HTTPError, OSError) as e:
             raise StoreUnavailable(f"removing s3://{bucket}/{key}: {e}") from e

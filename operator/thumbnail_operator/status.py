@@ -13,7 +13,8 @@ ThumbnailReady      Succeeded  the thumbnail is in the store (``status.output``)
                                ImageTooLarge, FileTooLarge, TruncatedImage, CorruptImage,
                                EmptyFile, MetadataTooLarge, SourceNotFound,
                                InvalidSourceKey, InvalidSourceBucket,
-                               StoreUnavailable, InvalidConfiguration, InternalError
+                               StoreUnavailable, StoreAccessDenied, StoreRejected,
+                               InvalidConfiguration, InternalError
 OutOfMemory         Failed     the kubelet killed the resizer at its memory limit (OOMKilled)
                                on every try; the message names the limit
 ResizerFailed       Failed     the pod failed without a ``<Reason>: <text>`` message (it

@@ -70,6 +70,19 @@ def test_an_unreachable_store_exits_75_so_the_job_retries(cluster, tmp_path):
     assert code == 75 and message.startswith("StoreUnavailable: ")
 
 
+def test_a_key_the_store_refuses_is_permanent_not_an_outage(cluster, tmp_path):
+    # A 351-byte key (342 ASCII letters and three 3-byte characters): valid for S3 clients and
+    # under S3's 1024 bytes, answered 400 BadRequest by this store. Retrying gets the same answer.
+    code, message = run_resizer(cluster, tmp_path, SOURCE_KEY="a" * 342 + "€€€")
+    assert code == 78 and message.startswith("StoreRejected: reading s3://"), message
+    assert "\n" not in message
+
+
+def test_wrong_credentials_are_access_denied_not_an_outage(cluster, tmp_path):
+    code, message = run_resizer(cluster, tmp_path, SOURCE_KEY="program/photo.jpg", S3_SECRET_KEY="not-the-key")
+    assert code == 78 and message.startswith("StoreAccessDenied: reading s3://"), message
+
+
 def test_unusable_settings_exit_78(cluster, tmp_path):
     code, message = run_resizer(cluster, tmp_path, SOURCE_KEY="program/photo.jpg", THUMBNAIL_FIT="stretch")
     assert code == 78 and message.startswith("InvalidConfiguration: ") and "THUMBNAIL_FIT" in message

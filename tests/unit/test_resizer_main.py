@@ -10,7 +10,7 @@ from minio.error import S3Error
 from PIL import Image
 
 import resizer.__main__ as program
-from resizer.errors import EXIT_BAD_IMAGE, EXIT_INTERNAL, EXIT_RETRYABLE, PERMANENT_EXIT_CODES, ImageRejected
+from resizer.errors import EXIT_BAD_IMAGE, EXIT_CONFIG, EXIT_INTERNAL, EXIT_RETRYABLE, PERMANENT_EXIT_CODES, ImageRejected
 from resizer.settings import ResizerSettings, SettingsError
 from resizer.store import ObjectStore, check_source
 from resizer.thumbnail import ThumbnailSpec, make_thumbnail
@@ -68,6 +68,32 @@ def test_the_servers_refusal_of_a_name_is_permanent_not_an_outage(monkeypatch, c
     with pytest.raises(ImageRejected) as e:
         store.download("thumbs", "uploads/cat.jpg", io.BytesIO(), 100)
     assert e.value.reason == reason and code in e.value.message
+
+
+class Answer:
+    """The part of an HTTP response S3Error keeps: its status."""
+
+    def __init__(self, status):
+        self.status = status
+
+
+@pytest.mark.parametrize("status,code,outcome", [
+    (400, "BadRequest", "StoreRejected"), (403, "AccessDenied", "StoreAccessDenied"),
+    (401, "InvalidAccessKeyId", "StoreAccessDenied"), (429, "SlowDown", None), (503, "ServiceUnavailable", None),
+    (500, "InternalError", None),
+])
+def test_a_store_refusal_is_permanent_and_an_outage_is_retried(monkeypatch, tmp_path, status, code, outcome):
+    from minio import Minio
+
+    def refuse(*args, **kwargs):
+        raise S3Error(Answer(status), code, "no", "/thumbs/k", "req", "host")  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Minio, "stat_object", refuse)
+    exit_code, message = run_main(monkeypatch, tmp_path)
+    if outcome is None:
+        assert exit_code == EXIT_RETRYABLE and message == f"StoreUnavailable: reading s3://thumbs/uploads/cat.jpg: {code}"
+    else:
+        assert exit_code == EXIT_CONFIG and message.startswith(f"{outcome}: reading s3://thumbs/uploads/cat.jpg: {code}")
 
 
 @pytest.mark.parametrize("error", [
