@@ -176,14 +176,35 @@ def report(message: str) -> None:
         pass  # the printed line still has it
 
 
+def base_url(text: str) -> str:
+    """An argparse type: an http(s) URL with a host, without a trailing slash (else a usage error, exit 2)."""
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http:// or https:// URL (e.g. http://127.0.0.1:8000)")
+    return text.rstrip("/")
+
+
+def positive(kind):
+    """An argparse type: a number of ``kind`` above 0."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+        return value
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns 0 when the thumbnail came back right, 1 otherwise."""
     parser = argparse.ArgumentParser(prog="python -m uploader.smoketest", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", default=os.environ.get("UPLOADER_URL", "http://127.0.0.1:8000"),
+    parser.add_argument("--url", type=base_url, default=os.environ.get("UPLOADER_URL", "http://127.0.0.1:8000"),
                         help="base URL of the uploader (default: $UPLOADER_URL, else http://127.0.0.1:8000)")
-    parser.add_argument("--timeout", type=float, default=120, help="seconds for the whole check (default 120)")
-    parser.add_argument("--width", type=int, default=100, help="thumbnail width to ask for (default 100)")
-    parser.add_argument("--height", type=int, default=100, help="thumbnail height to ask for (default 100)")
+    parser.add_argument("--timeout", type=positive(float), default=120, help="seconds for the whole check (default 120)")
+    parser.add_argument("--width", type=positive(int), default=100, help="thumbnail width to ask for (default 100)")
+    parser.add_argument("--height", type=positive(int), default=100, help="thumbnail height to ask for (default 100)")
     args = parser.parse_args(argv)
     try:
         message, code = run(args.url, args.timeout, args.width, args.height), 0
