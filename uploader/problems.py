@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import falcon
 
@@ -41,7 +42,7 @@ def serialize_error(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTP
     if isinstance(exc, Problem):
         body = exc.to_problem(req.path)
     else:
-        slug = (exc.title or "error").lower().replace(" ", "-")
+        slug = re.sub(r"[^a-z0-9]+", "-", (exc.title or "error").lower()).strip("-")
         body = {"type": PROBLEM_TYPE_BASE + slug, "title": exc.title, "status": exc.status_code,
                 "instance": req.path}
         if exc.description:

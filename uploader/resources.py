@@ -38,6 +38,9 @@ _REJECTED = {
 
 _B32 = "0123456789abcdefghijklmnopqrstuv"  # base32hex: sorts like the numbers it encodes
 ANNOTATION_SHA256 = f"{api.GROUP}/source-sha256"
+#: For answers given before the body was read to its end: the rest is not read, the connection is closed
+#: (gunicorn would otherwise drain the unread body to keep the connection alive).
+_CLOSE = {"Connection": "close"}
 _STATUS_SELECTORS = {
     "succeeded": f"status.phase={api.PHASE_SUCCEEDED}",
     "failed": f"status.phase={api.PHASE_FAILED}",
@@ -339,23 +342,26 @@ class JobsResource:
         limit = self.settings.max_upload_bytes
         if req.content_length is not None and req.content_length > limit + 64 * 1024:
             raise Problem(falcon.HTTP_413, "payload-too-large", "Upload too large",
-                          f"the upload is {req.content_length} bytes; the limit is {limit} bytes", limit=limit)
+                          f"the upload is {req.content_length} bytes; the limit is {limit} bytes", limit=limit,
+                          headers=_CLOSE)
         if req.content_length is None:
             raise Problem(falcon.HTTP_411, "length-required", "Length required",
-                          "send the upload with a Content-Length header (chunked uploads are not accepted)")
+                          "send the upload with a Content-Length header (chunked uploads are not accepted)",
+                          headers=_CLOSE)
         try:
             if (req.content_type or "").startswith("multipart/form-data"):
                 file, size, sha256 = self._multipart(req)
             else:
                 file, size, sha256 = spool(read_chunks(req.bounded_stream), limit, self.settings.spool_memory_bytes)
         except TooLarge as e:
-            raise Problem(falcon.HTTP_413, "payload-too-large", "Upload too large", str(e), limit=limit) from e
+            raise Problem(falcon.HTTP_413, "payload-too-large", "Upload too large", str(e), limit=limit,
+                          headers=_CLOSE) from e
         except TimeoutError as e:  # socket.timeout is TimeoutError
             seconds = f"{self.settings.body_read_timeout_seconds:g}"
             log.warning("upload stalled: no bytes for %s seconds; answered 408", seconds)
             raise Problem(falcon.HTTP_408, "request-timeout", "Request timeout",
                           f"the upload stopped arriving: no bytes for {seconds} seconds; nothing was stored",
-                          headers={"Connection": "close"}) from e
+                          headers=_CLOSE) from e
         try:
             return inspect(file, size, sha256, self.settings.max_pixels)
         except ImageRejected as e:

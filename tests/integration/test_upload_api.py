@@ -336,3 +336,14 @@ def test_gunicorn_refusals_are_its_own_html_and_every_log_line_is_json(uploader)
         time.sleep(0.2)
     loggers = {r["logger"] for r in records()}
     assert {"gunicorn.error", "uploader.access"} <= loggers and "gunicorn.access" not in loggers, loggers
+
+
+def test_an_early_413_closes_the_connection_instead_of_draining_the_body(uploader):
+    """60 MB announced, a few bytes sent: the answer comes at once, says close, and the server hangs up."""
+    url = urlparse(uploader.url)
+    with socket.create_connection((url.hostname, url.port), timeout=20) as s:
+        s.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                  b"Content-Length: 60000000\r\n\r\n\x89PNG\r\n\x1a\n")
+        status, headers, body, closed = read_answer(s)
+    assert status == 413 and headers["content-type"] == "application/problem+json"
+    assert headers.get("connection") == "close" and closed

@@ -129,13 +129,13 @@ def test_bad_uploads_are_refused_with_a_problem_and_nothing_is_stored(body, stat
 def test_upload_without_content_length_is_411():
     c, store, _ = make_client()
     r = c.simulate_post("/v1/jobs", body=b"")
-    assert r.status_code == 411 and store.objects == {}
+    assert r.status_code == 411 and store.objects == {} and r.headers["Connection"] == "close"
 
 
 def test_over_the_byte_limit_is_413():
     c, store, _ = make_client(max_upload_bytes=1000)
     r = c.simulate_post("/v1/jobs", body=png_bytes((400, 400)) + b"\0" * 200_000)
-    assert r.status_code == 413 and store.objects == {}
+    assert r.status_code == 413 and store.objects == {} and r.headers["Connection"] == "close"
 
 
 def test_invalid_parameters_and_missing_field_are_400():
@@ -221,3 +221,11 @@ def test_delete_removes_the_job_and_unknown_ids_are_404():
     job_id = c.simulate_post("/v1/jobs", body=png_bytes()).json["id"]
     assert c.simulate_delete(f"/v1/jobs/{job_id}").status_code == 204 and jobs.items == {}
     assert c.simulate_delete(f"/v1/jobs/{job_id}").status_code == 404
+
+
+def test_falcons_own_errors_get_a_clean_problem_type():
+    c, _, _ = make_client()
+    r = c.simulate_post("/v1/jobs", body=b"--x\r\nnot a form", headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert r.status_code == 400 and r.headers["Content-Type"] == "application/problem+json"
+    slug = r.json["type"].rsplit("/problems/", 1)[1]
+    assert slug and all(ch.isalnum() or ch == "-" for ch in slug), r.json["type"]
