@@ -75,5 +75,5 @@ clean: down
 # ($$KUBECONFIG, else ~/.kube/config); helm from PATH, else the pinned one if built.
 debug-bundle: install
 	@test -n "$(NAMESPACE)" || { echo "usage: make debug-bundle NAMESPACE=<namespace> [RELEASE=<release>] [OUTPUT=<file.tar.gz>]" >&2; exit 2; }
-	PATH="$$PATH:$$(bash hack/provision.sh --print 2>/dev/null)" $(PY) -m thumbnailer.debugbundle --namespace "$(NAMESPACE)" \
-		$(if $(RELEASE),--release "$(RELEASE)") $(if $(OUTPUT),--output "$(OUTPUT)")
+	@PATH="$$PATH:$$(bash hack/provision.sh --print 2>/dev/null)" $(PY) -m thumbnailer.debugbundle \
+		--namespace "$(NAMESPACE)" $(if $(RELEASE),--release "$(RELEASE)") $(if $(OUTPUT),--output "$(OUTPUT)")
