@@ -48,6 +48,11 @@ _STATUS_SELECTORS = {
 }
 
 
+def base32hex(n: int, chars: int) -> str:
+    """The low ``5 * chars`` bits of ``n`` as ``chars`` base32hex characters, most significant first."""
+    return "".join(_B32[(n >> (5 * i)) & 31] for i in reversed(range(chars)))
+
+
 def new_job_id(now_ms: int | None = None) -> str:
     """A fresh job ID (the ThumbnailJob's name): ``tj-`` + 9 time characters + 7 random ones.
 
@@ -57,8 +62,7 @@ def new_job_id(now_ms: int | None = None) -> str:
     """
     ms = int(time.time() * 1000) if now_ms is None else now_ms
     n = 2**45 - ms
-    stamp = "".join(_B32[(n >> (5 * i)) & 31] for i in reversed(range(9)))
-    return "tj-" + stamp + "".join(secrets.choice(_B32) for _ in range(7))
+    return "tj-" + base32hex(n, 9) + "".join(secrets.choice(_B32) for _ in range(7))
 
 
 def keyed_job_id(key: str) -> str:
@@ -69,7 +73,7 @@ def keyed_job_id(key: str) -> str:
     cost: such IDs do not sort by age among the time-ordered ones.
     """
     digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:10], "big")
-    return "tj-" + "".join(_B32[(digest >> (5 * i)) & 31] for i in reversed(range(16)))
+    return "tj-" + base32hex(digest, 16)
 
 
 def invalid_parameter(name: str, detail: str) -> Problem:
@@ -193,7 +197,7 @@ class JobsResource:
             key = f"{self.settings.source_prefix}/{self.jobs.namespace}/{job_id}.{upload.extension}"
         else:
             job_id = keyed_job_id(key_header)
-            previous = self._get(job_id)
+            previous = get_job(self.jobs, job_id)
             if previous is not None:
                 upload.file.close()
                 self._replay(resp, previous, upload.sha256, options)
@@ -216,7 +220,7 @@ class JobsResource:
             tj = self.jobs.create(manifest)
         except AlreadyExists as e:
             self._forget(key)
-            winner = self._get(job_id) if key_header is not None else None
+            winner = get_job(self.jobs, job_id) if key_header is not None else None
             if winner is None:
                 raise unavailable("kubernetes-api", e) from e
             self._replay(resp, winner, upload.sha256, options)  # a concurrent retry with this key won
@@ -307,12 +311,6 @@ class JobsResource:
         resp.location = f"/v1/jobs/{previous['metadata']['name']}"
         resp.set_header("Idempotent-Replayed", "true")
         resp.media = job_view(previous)
-
-    def _get(self, job_id: str) -> dict | None:
-        try:
-            return self.jobs.get(job_id)
-        except ClusterUnavailable as e:
-            raise unavailable("kubernetes-api", e) from e
 
     def _options(self, req: falcon.Request) -> dict:
         """Thumbnail options from the query string: width, height, fit, format."""
@@ -502,14 +500,19 @@ class ThumbnailResource:
         resp.set_stream(stream, length)
 
 
+def get_job(jobs: ThumbnailJobs, job_id: str) -> dict | None:
+    """The ThumbnailJob ``job_id``, or None if it does not exist; 503 problem if the API is down."""
+    try:
+        return jobs.get(job_id)
+    except ClusterUnavailable as e:
+        raise unavailable("kubernetes-api", e) from e
+
+
 def find_job(jobs: ThumbnailJobs, job_id: str) -> dict:
     """The ThumbnailJob ``job_id``; 404 problem if it does not exist, 503 if the API is down."""
     if not _ID.match(job_id):
         raise Problem(falcon.HTTP_404, "job-not-found", "Job not found", f"no job with id {job_id!r}")
-    try:
-        tj = jobs.get(job_id)
-    except ClusterUnavailable as e:
-        raise unavailable("kubernetes-api", e) from e
+    tj = get_job(jobs, job_id)
     if tj is None:
         raise Problem(falcon.HTTP_404, "job-not-found", "Job not found", f"no job with id {job_id!r}")
     return tj
