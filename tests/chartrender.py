@@ -12,11 +12,18 @@ CHART = REPO_ROOT / "helm" / "thumbnailer"
 RELEASE = "thumbs"
 
 
-def render(binaries, *args: str, namespace: str = "default") -> list[dict]:
-    """``helm template thumbs helm/thumbnailer`` with ``args`` (e.g. ``--set k=v``); the non-empty objects."""
-    out = subprocess.run([str(binaries.helm), "template", RELEASE, str(CHART), "--namespace", namespace, *args],
-                         check=True, capture_output=True, text=True).stdout
-    return [d for d in yaml.safe_load_all(out) if d]
+def template(binaries, *args: str, release: str = RELEASE, namespace: str = "default") -> str:
+    """The YAML of ``helm template <release> helm/thumbnailer`` with ``args`` (e.g. ``--set k=v``).
+
+    Raises :class:`subprocess.CalledProcessError` when helm refuses (bad values).
+    """
+    return subprocess.run([str(binaries.helm), "template", release, str(CHART), "--namespace", namespace, *args],
+                          check=True, capture_output=True, text=True).stdout
+
+
+def render(binaries, *args: str, release: str = RELEASE, namespace: str = "default") -> list[dict]:
+    """:func:`template`, parsed: the non-empty objects."""
+    return [d for d in yaml.safe_load_all(template(binaries, *args, release=release, namespace=namespace)) if d]
 
 
 def container_env(objects: list[dict], deployment: str, namespace: str = "default") -> dict[str, str]:

@@ -4,37 +4,35 @@ it uploads an image to a local uploader, waits for the ThumbnailJob to succeed a
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 
 import pytest
 import yaml
 from kubernetes import client
 
-from devcluster.binaries import REPO_ROOT
+from chartrender import template
 from devcluster.processes import free_port
 from waiting import wait_for
 
 pytestmark = pytest.mark.integration
-CHART = REPO_ROOT / "helm" / "thumbnailer"
 TEST_POD = "templates/tests/upload-test.yaml"
 RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"}
 
 
-def render(binaries, release: str, namespace: str, *sets: str, show_only: str | None = None) -> str:
-    args = [str(binaries.helm), "template", release, str(CHART), "--namespace", namespace, "--kube-version", "1.36.3",
-            "--set", "minio.enabled=false", "--set", "s3.endpoint=s3.example:443",
+def chart_yaml(binaries, release: str, namespace: str, *sets: str, show_only: str | None = None) -> str:
+    """The chart with an external store and the Secret the harness makes, plus ``sets`` (``k=v``)."""
+    args = ["--set", "minio.enabled=false", "--set", "s3.endpoint=s3.example:443",
             "--set", "s3.existingSecret=thumbnailer-s3"]
     for s in sets:
         args += ["--set", s]
     if show_only:
         args += ["--show-only", show_only]
-    return subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    return template(binaries, *args, release=release, namespace=namespace)
 
 
 def run_test_pod(cluster, binaries, release: str, namespace: str, *sets: str) -> tuple[dict, str]:
     """Apply the rendered test pod, wait until it ends; returns (pod, container log)."""
-    manifest = render(binaries, release, namespace, *sets, show_only=TEST_POD)
+    manifest = chart_yaml(binaries, release, namespace, *sets, show_only=TEST_POD)
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=manifest)
     name = f"{release}-thumbnailer-upload-test"
 
@@ -92,7 +90,7 @@ def test_chart_has_exactly_one_test_hook_and_it_is_admitted_as_restricted(cluste
     core = client.CoreV1Api(api_client)
     core.create_namespace({"metadata": {"name": ns, "labels": RESTRICTED}})
     try:
-        docs = [d for d in yaml.safe_load_all(render(binaries, "thumbs", ns)) if d]
+        docs = [d for d in yaml.safe_load_all(chart_yaml(binaries, "thumbs", ns)) if d]
         hooks = [d for d in docs if "helm.sh/hook" in d["metadata"].get("annotations", {})]
         assert [(d["kind"], d["metadata"]["annotations"]["helm.sh/hook"]) for d in hooks] == [("Pod", "test")]
         pod = hooks[0]

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from chartrender import CHART, container_env, render
+from chartrender import CHART, container_env, render, template
 from devcluster.binaries import REPO_ROOT
 
 pytestmark = pytest.mark.integration
@@ -25,8 +25,7 @@ def test_chart_lints(binaries):
                                          "--set", "s3.existingSecret=my-s3"]])
 def test_rendered_chart_passes_server_side_dry_run(cluster, crd, namespace, binaries, values):
     kube_version = json.loads(cluster.kubectl("version", "-o", "json").stdout)["serverVersion"]["gitVersion"]
-    rendered = helm(binaries, "template", "thumbs", str(CHART), "--namespace", namespace,
-                    "--kube-version", kube_version, *values)
+    rendered = template(binaries, "--kube-version", kube_version, *values, namespace=namespace)
     out = cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", "-", input=rendered)
     assert "deployment.apps/thumbs-thumbnailer-operator created (server dry run)" in out.stdout
     assert "deployment.apps/thumbs-thumbnailer-uploader created (server dry run)" in out.stdout
@@ -58,8 +57,7 @@ def test_chart_values_reach_the_operator_settings(binaries, monkeypatch):
 def test_pinned_helm_renders_the_chart_without_kube_version(binaries):
     """`helm template` as the README gives it: the pinned helm knows a Kubernetes version the chart accepts
     (built with the version ldflags Helm's own Makefile sets; without them Helm assumes v1.20)."""
-    rendered = helm(binaries, "template", "thumbs", str(CHART))
-    assert "name: thumbs-thumbnailer-operator" in rendered
+    assert "name: thumbs-thumbnailer-operator" in template(binaries)
 
 
 def test_chart_values_reach_the_uploader_settings(binaries, monkeypatch):
