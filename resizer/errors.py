@@ -26,7 +26,17 @@ EXIT_CONFIG = 78
 PERMANENT_EXIT_CODES = (EXIT_BAD_IMAGE, EXIT_INTERNAL, EXIT_CONFIG)
 
 
-class ImageRejected(Exception):
+class Refusal(Exception):
+    """A lasting failure with a ``reason`` (a CamelCase word for a Kubernetes condition) and a
+    ``message`` (one short sentence for a person); ``str()`` is the termination message ``<reason>: <message>``."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+
+
+class ImageRejected(Refusal):
     """The source cannot be made into a thumbnail, and never will be (exit 65).
 
     ``reason`` is a CamelCase word for a Kubernetes condition (``NotAnImage``,
@@ -36,28 +46,18 @@ class ImageRejected(Exception):
     client or server refuses); ``message`` is one short sentence for a person.
     """
 
-    def __init__(self, reason: str, message: str):
-        super().__init__(f"{reason}: {message}")
-        self.reason = reason
-        self.message = message
-
 
 class StoreUnavailable(Exception):
     """The S3 store could not be reached or answered with a server error (retryable)."""
 
 
-class StoreRefused(Exception):
+class StoreRefused(Refusal):
     """The store answered, and refuses this request for good (exit 78; retrying cannot help).
 
     ``reason`` is ``StoreAccessDenied`` (HTTP 401/403: the credentials or the
     bucket policy do not allow it) or ``StoreRejected`` (another 4xx, e.g. a key
     the server will not take); ``message`` names the object and the S3 error code.
     """
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(f"{reason}: {message}")
-        self.reason = reason
-        self.message = message
 
 
 class SourceMissing(Exception):
