@@ -77,6 +77,7 @@ def build_job(tj: dict, settings: OperatorSettings) -> dict:
         {"name": "THUMBNAIL_FORMAT", "value": spec.get("format", "")},
         {"name": "MAX_PIXELS", "value": str(settings.max_pixels)},
         {"name": "MAX_BYTES", "value": str(settings.max_bytes)},
+        {"name": "MAX_FRAMES", "value": str(settings.max_frames)},
     ]
     previous = ((tj.get("status") or {}).get("output") or {}).get("key")
     if previous:

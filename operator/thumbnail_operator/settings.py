@@ -88,6 +88,8 @@ class OperatorSettings(BaseSettings):
     job_ttl_seconds_after_finished: int = Field(3600, ge=0, description="Finished Jobs are deleted after, seconds.")
     max_pixels: int = Field(89_478_485, ge=1, description="Decompression-bomb limit passed to the resizer, pixels.")
     max_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest source image, bytes.")
+    max_frames: int = Field(200, ge=1, description="Frames kept from an animated source (GIF, WebP), passed to "
+                                                   "the resizer; status.output says 'frames' of 'sourceFrames'.")
     resync_seconds: float = Field(15.0, gt=0, description="Period of the full resync of unfinished ThumbnailJobs.")
     leader_election: bool = Field(True, description="Replicas elect one active operator through a Lease.")
     leader_election_namespace: str = Field("", description="Namespace of the Lease (empty: the first namespace "

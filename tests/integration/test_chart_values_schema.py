@@ -38,6 +38,7 @@ BAD = {
     "MinIO off without an endpoint": (["minio.enabled=false"], "at '/s3/endpoint'", "minLength"),
     "maxRunningJobs=ten": (["operator.maxRunningJobs=ten"], "at '/operator/maxRunningJobs'", "want integer"),
     "maxUploadBytes=0": (["uploader.maxUploadBytes=0"], "at '/uploader/maxUploadBytes'", "minimum"),
+    "maxFrames=0": (["resizer.maxFrames=0"], "at '/resizer/maxFrames'", "minimum"),
     "port 70000": (["uploader.service.port=70000"], "at '/uploader/service/port'", "maximum"),
     "service type Ingress": (["uploader.service.type=Ingress"], "at '/uploader/service/type'", "ClusterIP"),
     "pullPolicy sometimes": (["image.pullPolicy=sometimes"], "at '/image/pullPolicy'", "IfNotPresent"),

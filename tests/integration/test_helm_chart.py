@@ -41,7 +41,8 @@ def test_chart_values_reach_the_operator_settings(binaries, monkeypatch):
 
     objects = render(binaries, "--set", "resizer.resources.limits.memory=3Gi", "--set", "operator.maxRunningJobs=7",
                      "--set", "operator.objectDeletionPolicy=Keep", "--set", "resizerImage.tag=9.9",
-                     "--set", "operator.jobTTLSecondsAfterFinished=1000000", "--set", "uploader.maxPixels=200000000")
+                     "--set", "operator.jobTTLSecondsAfterFinished=1000000", "--set", "uploader.maxPixels=200000000",
+                     "--set", "resizer.maxFrames=50")
     for name, value in container_env(objects, "thumbs-thumbnailer-operator").items():
         monkeypatch.setenv(name, value)
     settings = OperatorSettings()
@@ -52,6 +53,7 @@ def test_chart_values_reach_the_operator_settings(binaries, monkeypatch):
     # large integers render as digits, not Helm's float64 exponent form (1e+06)
     assert settings.job_ttl_seconds_after_finished == 1_000_000
     assert settings.max_pixels == 200_000_000 and settings.max_bytes == 52_428_800
+    assert settings.max_frames == 50
 
 
 def test_pinned_helm_renders_the_chart_without_kube_version(binaries):

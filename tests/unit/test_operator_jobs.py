@@ -59,6 +59,7 @@ def test_resizer_gets_the_spec_and_reads_credentials_from_the_secret():
     assert env["THUMBNAIL_FORMAT"] == "webp"
     assert env["OUTPUT_KEY"] == "thumbnails/media/cat"
     assert env["S3_ACCESS_KEY"] == {"secretKeyRef": {"name": "thumbnailer-s3", "key": "accessKey"}}
+    assert (env["MAX_PIXELS"], env["MAX_BYTES"], env["MAX_FRAMES"]) == ("89478485", "52428800", "200")
 
 
 def test_source_bucket_from_the_spec_wins_over_the_default():
