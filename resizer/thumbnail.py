@@ -89,6 +89,8 @@ class Thumbnail:
     ``frames`` is how many source frames it shows; ``source_frames`` how many
     the source animation has (1 for a still). ``frames < source_frames`` when
     the animation was cut at ``max_frames`` or rendered as a still (JPEG).
+    The GIF file itself can hold fewer frames: Pillow's GIF writer stores a run
+    of identical frames once with their durations summed, so playback time is kept.
     """
 
     data: bytes

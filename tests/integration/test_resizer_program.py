@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageSequence
 
 from devcluster.processes import free_port
 
@@ -121,11 +121,17 @@ def test_an_unexpected_exception_exits_70_with_a_one_line_message(cluster, tmp_p
 
 
 def test_an_animation_over_the_frame_cap_reports_the_cut(cluster, tmp_path):
+    """MAX_FRAMES from the environment caps the animation (the default, 200, is checked in test_main_job)."""
     frames = [Image.new("RGB", (16, 16), ((i * 37) % 256, (i * 91) % 256, (i * 53) % 256)) for i in range(300)]
     data = io.BytesIO()
     frames[0].save(data, "GIF", save_all=True, append_images=frames[1:], duration=20, loop=0)
     put(cluster, "program/long.gif", data.getvalue())
-    code, message = run_resizer(cluster, tmp_path, SOURCE_KEY="program/long.gif")
+    code, message = run_resizer(cluster, tmp_path, SOURCE_KEY="program/long.gif", MAX_FRAMES="120")
     assert code == 0, message
     result = json.loads(message)
-    assert (result["contentType"], result["frames"], result["sourceFrames"]) == ("image/gif", 200, 300)
+    assert (result["contentType"], result["frames"], result["sourceFrames"]) == ("image/gif", 120, 300)
+    # The GIF plays the first 120 source frames (20 ms each): Pillow's GIF writer stores a run of identical
+    # frames (here, neighbours that share a palette colour) once with their durations summed.
+    thumb = Image.open(io.BytesIO(cluster.s3.client().get_object(cluster.s3.bucket, result["key"]).read()))
+    durations = [frame.info["duration"] for frame in ImageSequence.Iterator(thumb)]
+    assert sum(durations) == 120 * 20 and len(durations) <= 120
