@@ -83,3 +83,34 @@ def test_an_external_endpoint_turns_the_bundled_minio_off(binaries):
     for component in ("uploader", "operator"):
         assert container_env(external, f"thumbs-thumbnailer-{component}")["S3_ENDPOINT"] == "s3.example.com:443"
     assert container_env(external, "thumbs-thumbnailer-uploader")["S3_CREATE_BUCKET"] == "false"
+
+
+def _pdbs(objects: list[dict]) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for d in objects if d["kind"] == "PodDisruptionBudget"}
+
+
+def test_the_operator_rolls_out_standby_first_and_drains_keep_one_pod(binaries):
+    """Two operators by default: a rollout starts the new pod before stopping one (a stopping leader
+    releases its Lease), and a PodDisruptionBudget keeps one through node drains."""
+    objects = render(binaries)
+    operator = next(d for d in objects if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-operator"))
+    assert operator["spec"]["replicas"] == 2
+    assert operator["spec"]["strategy"] == {"type": "RollingUpdate",
+                                            "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    pdbs = _pdbs(objects)
+    assert list(pdbs) == ["thumbs-thumbnailer-operator"]  # one uploader by default: no budget to block drains
+    budget = pdbs["thumbs-thumbnailer-operator"]["spec"]
+    assert budget["minAvailable"] == 1
+    pod_labels = operator["spec"]["template"]["metadata"]["labels"]
+    assert budget["selector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_a_budget_exists_only_for_components_with_more_than_one_replica(binaries):
+    objects = render(binaries, "--set", "operator.replicas=1", "--set", "uploader.replicas=3")
+    pdbs = _pdbs(objects)
+    assert list(pdbs) == ["thumbs-thumbnailer-uploader"]
+    uploader = next(d for d in objects if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-uploader"))
+    selector = pdbs["thumbs-thumbnailer-uploader"]["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= uploader["spec"]["template"]["metadata"]["labels"].items()
+    assert not [d for d in objects if d["kind"] == "Deployment" and d is not uploader
+                and selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()]
