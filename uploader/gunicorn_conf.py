@@ -16,15 +16,17 @@ line is JSON; the access lines are the app's own.
 Requests gunicorn refuses before the app runs (request line over
 ``limit_request_line`` bytes: 414; more than ``limit_request_fields`` header
 fields or one over ``limit_request_field_size`` bytes: 431; a malformed
-request line or header: 400) are answered by gunicorn itself as ``text/html``:
-gunicorn has no setting or hook to render them otherwise.
+request line or header: 400) are answered by gunicorn itself, as
+problem+json like the app's own errors (:mod:`uploader.gunicorn_errors`).
 """
 
 from __future__ import annotations
 
+from uploader import gunicorn_errors
 from uploader.settings import UploaderSettings
 
 _settings = UploaderSettings()
+gunicorn_errors.install()
 
 bind = [_settings.bind]
 workers = 1

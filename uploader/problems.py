@@ -37,13 +37,17 @@ class Problem(falcon.HTTPError):
         return body
 
 
+def slug_of(title: str | None) -> str:
+    """The ``type`` slug for an error known only by its title: ``"URI Too Long"`` -> ``"uri-too-long"``."""
+    return re.sub(r"[^a-z0-9]+", "-", (title or "error").lower()).strip("-")
+
+
 def serialize_error(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError) -> None:
     """Falcon error serializer: render any HTTPError (ours or Falcon's own) as problem+json."""
     if isinstance(exc, Problem):
         body = exc.to_problem(req.path)
     else:
-        slug = re.sub(r"[^a-z0-9]+", "-", (exc.title or "error").lower()).strip("-")
-        body = {"type": PROBLEM_TYPE_BASE + slug, "title": exc.title, "status": exc.status_code,
+        body = {"type": PROBLEM_TYPE_BASE + slug_of(exc.title), "title": exc.title, "status": exc.status_code,
                 "instance": req.path}
         if exc.description:
             body["detail"] = exc.description

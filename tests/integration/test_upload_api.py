@@ -317,14 +317,22 @@ def test_stalled_uploads_get_408_and_do_not_keep_healthz_waiting(cluster, namesp
         up.process.stop()
 
 
-def test_gunicorn_refusals_are_its_own_html_and_every_log_line_is_json(uploader):
+def test_gunicorn_refusals_are_problem_json_and_every_log_line_is_json(uploader):
     url = urlparse(uploader.url)
     with socket.create_connection((url.hostname, url.port), timeout=10) as s:
         s.sendall(b"GARBAGE\r\n\r\n")
-        status, headers, _, _ = read_answer(s)
-    assert status == 400 and headers["content-type"] == "text/html"  # gunicorn's, before the app runs
+        status, headers, body, closed = read_answer(s)
+    # gunicorn's own answer, before the app runs
+    assert (status, headers["content-type"], headers["connection"], closed) == (
+        400, "application/problem+json", "close", True)
+    problem = json.loads(body)
+    assert problem["status"] == 400 and problem["type"].endswith("/bad-request") and "GARBAGE" in problem["detail"]
     long_line = requests.get(f"{uploader.url}/v1/jobs", params={"continue": "x" * 5000}, timeout=10)
     assert long_line.status_code == 414  # over limit_request_line (uploader/gunicorn_conf.py)
+    assert long_line.headers["content-type"] == "application/problem+json"
+    assert long_line.json()["type"].endswith("/uri-too-long")
+    many = requests.get(f"{uploader.url}/healthz", headers={f"X-H{i}": "1" for i in range(150)}, timeout=10)
+    assert many.status_code == 431 and many.json()["title"] == "Request Header Fields Too Large"
     log = uploader.component.process.log_path
 
     def records():

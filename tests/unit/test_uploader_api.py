@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import falcon.testing
@@ -229,3 +230,14 @@ def test_falcons_own_errors_get_a_clean_problem_type():
     assert r.status_code == 400 and r.headers["Content-Type"] == "application/problem+json"
     slug = r.json["type"].rsplit("/problems/", 1)[1]
     assert slug and all(ch.isalnum() or ch == "-" for ch in slug), r.json["type"]
+
+
+def test_gunicorns_own_refusals_are_written_as_problem_json():
+    from uploader.gunicorn_errors import problem_response
+
+    head, _, body = problem_response(500, "Internal Server Error", "").partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    assert lines[0] == "HTTP/1.1 500 Internal Server Error"
+    assert {"Connection: close", "Content-Type: application/problem+json", f"Content-Length: {len(body)}"} <= set(lines)
+    assert json.loads(body) == {"type": "https://thumbnailer.dev/problems/internal-server-error",
+                                "title": "Internal Server Error", "status": 500}  # no empty detail

@@ -1,0 +1,45 @@
+"""gunicorn's own error answers, as problem+json like every other error of the API.
+
+gunicorn answers some requests before the app sees them: a malformed request
+line or header (400), a request line over ``limit_request_line`` (414), too
+many or too long header fields (431), an unsupported transfer coding (501),
+and 500 when the app raised past Falcon. ``Worker.handle_error`` picks the
+status and message, then calls ``gunicorn.util.write_error(sock, status,
+reason, message)``, which writes a ``text/html`` page. gunicorn has no setting
+or hook for that body (gunicorn 23 to 27), so :func:`install` replaces that one
+function; the status, the reason and ``Connection: close`` stay gunicorn's.
+"""
+
+from __future__ import annotations
+
+import json
+
+from gunicorn import util
+
+from uploader.problems import PROBLEM_TYPE_BASE, slug_of
+
+
+def problem_response(status: int, reason: str, message: str) -> bytes:
+    """The whole HTTP/1.1 answer (head and body, bytes) for gunicorn's refusal.
+
+    ``status``/``reason`` are gunicorn's (e.g. 414, "URI Too Long"); ``message``
+    (possibly empty) becomes ``detail``. The body is an RFC 9457 problem object
+    whose ``type`` ends in the reason's slug (``.../problems/uri-too-long``).
+    """
+    problem = {"type": PROBLEM_TYPE_BASE + slug_of(reason), "title": reason, "status": status}
+    if message:
+        problem["detail"] = message
+    body = json.dumps(problem).encode()
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/problem+json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    return head.encode("latin-1") + body
+
+
+def write_problem(sock, status_int: int, reason: str, mesg: str) -> None:
+    """Drop-in for ``gunicorn.util.write_error`` (same arguments): write :func:`problem_response`."""
+    util.write_nonblock(sock, problem_response(status_int, reason, mesg))
+
+
+def install() -> None:
+    """Make gunicorn's workers answer their own refusals as problem+json (call before the workers fork)."""
+    util.write_error = write_problem
