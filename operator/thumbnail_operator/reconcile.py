@@ -159,10 +159,10 @@ class Reconciler:
     def _announce(self, tj: dict, new: dict) -> None:
         """An Event (and a metric) for a phase the ThumbnailJob just entered."""
         if new["phase"] == api.PHASE_SUCCEEDED:
-            self.kube.event(tj, "Normal", new["reason"], new["message"])
             created = tj["metadata"].get("creationTimestamp")
-            if created and new.get("completionTime"):
+            if created and new.get("completionTime"):  # counted before the Event, which readers may wait on
                 TIME_TO_SUCCEEDED.observe(max(0.0, _seconds(new["completionTime"]) - _seconds(created)))
+            self.kube.event(tj, "Normal", new["reason"], new["message"])
         elif new["phase"] == api.PHASE_FAILED:
             self.kube.event(tj, "Warning", new["reason"], new["message"])
         elif new["phase"] == api.PHASE_RUNNING:
