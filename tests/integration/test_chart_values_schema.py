@@ -39,6 +39,8 @@ BAD = {
     "maxRunningJobs=ten": (["operator.maxRunningJobs=ten"], "at '/operator/maxRunningJobs'", "want integer"),
     "maxUploadBytes=0": (["uploader.maxUploadBytes=0"], "at '/uploader/maxUploadBytes'", "minimum"),
     "maxFrames=0": (["resizer.maxFrames=0"], "at '/resizer/maxFrames'", "minimum"),
+    "scrape interval soon": (["metrics.podMonitor.interval=soon"], "at '/metrics/podMonitor/interval'",
+                             "does not match pattern"),
     "port 70000": (["uploader.service.port=70000"], "at '/uploader/service/port'", "maximum"),
     "service type Ingress": (["uploader.service.type=Ingress"], "at '/uploader/service/type'", "ClusterIP"),
     "pullPolicy sometimes": (["image.pullPolicy=sometimes"], "at '/image/pullPolicy'", "IfNotPresent"),

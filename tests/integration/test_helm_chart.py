@@ -114,3 +114,30 @@ def test_a_budget_exists_only_for_components_with_more_than_one_replica(binaries
     assert selector.items() <= uploader["spec"]["template"]["metadata"]["labels"].items()
     assert not [d for d in objects if d["kind"] == "Deployment" and d is not uploader
                 and selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()]
+
+
+def _selects(selector: dict, labels: dict) -> bool:
+    """Kubernetes label-selector semantics for matchLabels and `In` expressions (all the chart uses)."""
+    return selector.get("matchLabels", {}).items() <= labels.items() and all(
+        labels.get(e["key"]) in e["values"] for e in selector.get("matchExpressions", []) if e["operator"] == "In")
+
+
+def test_the_pod_monitor_scrapes_the_metrics_ports_of_the_operator_and_the_uploader(binaries):
+    objects = render(binaries, "--set", "metrics.podMonitor.enabled=true", "--set", "metrics.podMonitor.labels.release=kps",
+                     "--api-versions", "monitoring.coreos.com/v1/PodMonitor")
+    monitor = next(d for d in objects if d["kind"] == "PodMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "kps"
+    pods = {d["metadata"]["name"]: d["spec"]["template"] for d in objects if d["kind"] == "Deployment"}
+    scraped = {name for name, pod in pods.items() if _selects(monitor["spec"]["selector"], pod["metadata"]["labels"])}
+    assert scraped == {"thumbs-thumbnailer-operator", "thumbs-thumbnailer-uploader"}  # not MinIO
+    ports = {name: {p["name"] for c in pods[name]["spec"]["containers"] for p in c.get("ports", [])} for name in scraped}
+    endpoints = {e["port"]: e for e in monitor["spec"]["podMetricsEndpoints"]}
+    assert "metrics" in ports["thumbs-thumbnailer-operator"] and "http" in ports["thumbs-thumbnailer-uploader"]
+    assert set(endpoints) == {"metrics", "http"} and all(e["path"] == "/metrics" for e in endpoints.values())
+    assert not [d for d in render(binaries) if d["kind"] == "PodMonitor"]  # off by default
+
+
+def test_the_pod_monitor_is_refused_where_the_cluster_has_no_podmonitor_crd(binaries):
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        render(binaries, "--set", "metrics.podMonitor.enabled=true")
+    assert "needs the Prometheus Operator's PodMonitor CRD" in refused.value.stderr
