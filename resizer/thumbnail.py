@@ -263,6 +263,29 @@ def _frames(img: Image.Image, max_frames: int) -> Iterator[tuple[Image.Image, in
         yield frame.copy(), int(frame.info.get("duration", 100) or 100)
 
 
+def _render_animation(img: Image.Image, spec: ThumbnailSpec, carries_alpha: bool) -> tuple[list[Image.Image], list[int]]:
+    """Render the first ``spec.max_frames`` frames of an animation one at a time.
+
+    Returns (thumbnail frames, durations in ms). Memory holds the frame being
+    decoded and the small rendered ones, never every frame at source size: a
+    300-frame 4000x4000 GIF is 4 MB on disk and would be 19 GB decoded at once.
+    A frame without transparent pixels is resampled as opaque (RGB or L).
+    """
+    rendered, durations = [], []
+    for frame, duration in _frames(img, spec.max_frames):
+        f = _to_srgb(frame)
+        if f.mode in ("RGBA", "LA") and not _uses_alpha(f):
+            f = f.convert("RGB" if f.mode == "RGBA" else "L")
+        r = _render(f, spec, transparent_pad=carries_alpha)
+        rendered.append(r if carries_alpha else _flatten(r))
+        durations.append(duration)
+    # One mode for every frame: Pillow's APNG writer converts later frames to the first one's
+    # mode, which would drop the transparency of a frame after an opaque first frame.
+    modes = {r.mode for r in rendered}
+    mode = "RGBA" if modes & {"RGBA", "LA"} else "RGB" if "RGB" in modes else "L"
+    return [r if r.mode == mode else r.convert(mode) for r in rendered], durations
+
+
 def _encode(frames: list[Image.Image], durations: list[int], fmt: str, loop: int | None) -> bytes:
     pil_format = OUTPUT_FORMATS[fmt][0]
     out = io.BytesIO()
@@ -384,26 +407,26 @@ def _make(fp: BinaryIO, spec: ThumbnailSpec) -> Thumbnail:
     if source_format == "JPEG":
         _draft(img, spec)
     loop = img.info.get("loop")
-    if animated:
-        frames, durations = [], []
-        for frame, duration in _frames(img, spec.max_frames):
-            frames.append(_to_srgb(frame))
-            durations.append(duration)
+    kept = min(source_frames, spec.max_frames) if animated else 1
+    fmt = spec.format or ("gif" if kept > 1 else None)
+    if kept > 1:
+        rendered, durations = _render_animation(img, spec, carries_alpha=OUTPUT_FORMATS[fmt][3])
     else:
-        _load(img)
-        frames, durations = [_to_srgb(ImageOps.exif_transpose(img))], [0]
-    fmt = spec.format or ("gif" if len(frames) > 1 else None)
-    alpha = any(_uses_alpha(f) for f in frames)
-    if fmt is None:
-        pads = plan(frames[0].size, (spec.width, spec.height), spec.fit).scaled != (spec.width, spec.height)
-        fmt = "png" if alpha or pads else "jpeg"
-    carries_alpha = OUTPUT_FORMATS[fmt][3]
-    rendered = []
-    for f in frames:
-        if not alpha and f.mode in ("RGBA", "LA"):
-            f = f.convert("RGB" if f.mode == "RGBA" else "L")
-        r = _render(f, spec, transparent_pad=carries_alpha)
-        rendered.append(r if carries_alpha else _flatten(r))
+        if animated:  # cut to its first frame (MAX_FRAMES 1)
+            frame, duration = next(_frames(img, 1))
+            first, durations = _to_srgb(frame), [duration]
+        else:
+            _load(img)
+            first, durations = _to_srgb(ImageOps.exif_transpose(img)), [0]
+        alpha = _uses_alpha(first)
+        if fmt is None:
+            pads = plan(first.size, (spec.width, spec.height), spec.fit).scaled != (spec.width, spec.height)
+            fmt = "png" if alpha or pads else "jpeg"
+        carries_alpha = OUTPUT_FORMATS[fmt][3]
+        if not alpha and first.mode in ("RGBA", "LA"):
+            first = first.convert("RGB" if first.mode == "RGBA" else "L")
+        r = _render(first, spec, transparent_pad=carries_alpha)
+        rendered = [r if carries_alpha else _flatten(r)]
     if fmt == "gif":
         rendered = _prepare_gif_frames(rendered)
     data = _encode(rendered, durations, fmt, loop if animated else None)

@@ -8,6 +8,8 @@ the output is judged as a browser shows it (tests/casecheck.py).
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -342,3 +344,41 @@ def test_known_but_unaccepted_formats_are_refused():
         with pytest.raises(ImageRejected) as err:
             thumb(encode(Image.new("RGB", (32, 32)), fmt))
         assert "accepted" in err.value.message
+
+
+@pytest.mark.parametrize("fmt", ["png", "webp"])
+def test_transparency_that_starts_after_an_opaque_first_frame_is_kept(fmt):
+    # Not GIF here: its frame 2 is right for browsers (disposal 2 clears to transparent), but
+    # Pillow's reader, which browser_frames uses, restores an opaque frame 1 to its background colour.
+    opaque = Image.new("RGBA", (60, 60), (255, 0, 0, 255))
+    holed = opaque.copy()
+    holed.paste((0, 0, 0, 0), (0, 0, 30, 60))  # the left half turns transparent in frame 2
+    data = encode(opaque, "WEBP", save_all=True, append_images=[holed], duration=[100, 100], loop=0, lossless=True)
+    out = thumb(data, format=fmt)
+    shown = browser_frames(out.data)  # painted on white
+    assert near(shown[0].getpixel((10, 50)), (255, 0, 0), 10)
+    assert near(shown[1].getpixel((10, 50)), (255, 255, 255), 10)  # transparent: the page shows through
+    assert near(shown[1].getpixel((90, 50)), (255, 0, 0), 10)
+
+
+def test_an_animation_is_rendered_frame_by_frame_within_a_memory_limit(tmp_path):
+    """20 frames of 3000x3000 take 720 MB as RGBA all at once; the resizer renders them under a
+    400 MiB address-space limit (standing in for the pod's memory limit) because it keeps only
+    the frame being decoded and the 100x100 results."""
+    palette = [c for k in range(256) for c in ((k * 37) % 256, (k * 91) % 256, (k * 53) % 256)]
+    frames = []
+    for i in range(20):
+        frame = Image.new("P", (3000, 3000), i)
+        frame.putpalette(palette)
+        frame.paste(100 + i, (i * 100, i * 100, i * 100 + 500, i * 100 + 500))
+        frames.append(frame)
+    source = tmp_path / "long.gif"
+    frames[0].save(source, save_all=True, append_images=frames[1:], duration=50, loop=0)
+    del frames
+    program = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (400 << 20, 400 << 20)); "
+               "from resizer.thumbnail import make_thumbnail; "
+               "t = make_thumbnail(open(sys.argv[1], 'rb')); print(t.frames, t.width, t.height)")
+    run = subprocess.run([sys.executable, "-c", program, str(source)], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["20", "100", "100"]
