@@ -8,6 +8,7 @@ import urllib3
 
 from thumbnailer.kubeclient import load_api_client
 
+from .intake import CountingInput
 from .observability import MetricsResource, RequestContext, configure_logging
 from .openapi import OpenAPIResource, add_docs_routes, build_spec
 from .problems import serialize_error
@@ -38,7 +39,9 @@ class UploaderApp(falcon.App):
         self.socket_timeout = socket_timeout
 
     def __call__(self, env: dict, start_response):
-        """Serve one WSGI request (PEP 3333), with the socket timeout set for it."""
+        """Serve one WSGI request (PEP 3333), with the socket timeout set for it and its
+        body read through :class:`uploader.intake.CountingInput`."""
+        env["wsgi.input"] = CountingInput(env["wsgi.input"])
         sock = env.get("gunicorn.socket")
         if sock is not None and self.socket_timeout is not None:
             sock.settimeout(self.socket_timeout)

@@ -69,6 +69,38 @@ def read_chunks(stream: BinaryIO) -> Iterable[bytes]:
         yield chunk
 
 
+class CountingInput:
+    """A WSGI ``wsgi.input`` that counts the bytes it hands out (``received``).
+
+    A server such as gunicorn returns a short read, not an error, when the client
+    closes its side before sending Content-Length bytes, and falcon's
+    ``BoundedStream`` counts what was asked for rather than what arrived; this
+    count is what tells an upload cut off by the client.
+    """
+
+    def __init__(self, stream: BinaryIO):
+        self._stream = stream
+        self.received = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self.received += len(data)
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        line = self._stream.readline(size)
+        self.received += len(line)
+        return line
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        lines = self._stream.readlines(hint)
+        self.received += sum(map(len, lines))
+        return lines
+
+    def __iter__(self):
+        return iter(self.readline, b"")
+
+
 def inspect(file: BinaryIO, size: int, sha256: str, max_pixels: int) -> Upload:
     """Identify the image from its bytes and check its declared size; decodes no pixels.
 
@@ -83,4 +115,4 @@ def inspect(file: BinaryIO, size: int, sha256: str, max_pixels: int) -> Upload:
     return Upload(file, size, sha256, fmt, media_type, ext, width, height)
 
 
-__all__ = ["ImageRejected", "TooLarge", "Upload", "inspect", "read_chunks", "spool"]
+__all__ = ["CountingInput", "ImageRejected", "TooLarge", "Upload", "inspect", "read_chunks", "spool"]

@@ -12,7 +12,7 @@ import falcon
 
 from thumbnailer import api
 
-from .intake import ImageRejected, TooLarge, Upload, inspect, read_chunks, spool
+from .intake import CountingInput, ImageRejected, TooLarge, Upload, inspect, read_chunks, spool
 from .observability import DEPENDENCY_ERRORS, UPLOAD_BYTES
 from .problems import Problem
 from .settings import UploaderSettings
@@ -41,6 +41,19 @@ ANNOTATION_SHA256 = f"{api.GROUP}/source-sha256"
 #: For answers given before the body was read to its end: the rest is not read, the connection is closed
 #: (gunicorn would otherwise drain the unread body to keep the connection alive).
 _CLOSE = {"Connection": "close"}
+
+
+def _cut_off(req: falcon.Request) -> bool:
+    """Whether fewer bytes arrived than the request's Content-Length announced."""
+    body = req.env["wsgi.input"]
+    return isinstance(body, CountingInput) and body.received < (req.content_length or 0)
+
+
+def _incomplete(content_length: int) -> Problem:
+    """400 for a body that ended before its Content-Length (the client closed the connection)."""
+    return Problem(falcon.HTTP_400, "incomplete-body", "Incomplete upload",
+                   f"the body ended before the {content_length} bytes its Content-Length announced "
+                   "(the connection was closed); nothing was stored", headers=_CLOSE)
 _STATUS_SELECTORS = {
     "succeeded": f"status.phase={api.PHASE_SUCCEEDED}",
     "failed": f"status.phase={api.PHASE_FAILED}",
@@ -170,7 +183,7 @@ class JobsResource:
                           created_at: "2026-11-30T04:04:36Z", completed_at: null, thumbnail_url: null,
                           source: {bucket: thumbnails, key: uploads/default/tj-0ovqj2g1d4h5k7m.jpg},
                           size: {width: 100, height: 100}, fit: cover, format: null}
-          "400": {$ref: "#/components/responses/BadRequest"}
+          "400": {description: "An invalid parameter (named in `parameter`), a form without exactly one `image` field, a malformed form, or a body that ended before its Content-Length (`incomplete-body`: the client closed the connection; nothing was stored).", content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}, examples: {parameter: {value: {type: "https://thumbnailer.dev/problems/invalid-parameter", title: Invalid parameter, status: 400, detail: "fit must be one of cover, contain, fill", instance: /v1/jobs, parameter: fit}}, incomplete: {value: {type: "https://thumbnailer.dev/problems/incomplete-body", title: Incomplete upload, status: 400, detail: "the body ended before the 61306 bytes its Content-Length announced (the connection was closed); nothing was stored", instance: /v1/jobs}}}}}}
           "408": {description: "The body stopped arriving (no bytes for BODY_READ_TIMEOUT_SECONDS); nothing was stored and the connection is closed.", headers: {Connection: {schema: {type: string}, example: close}}, content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}, example: {type: "https://thumbnailer.dev/problems/request-timeout", title: Request timeout, status: 408, detail: "the upload stopped arriving: no bytes for 30 seconds; nothing was stored", instance: /v1/jobs}}}}
           "411": {description: No Content-Length (chunked upload)., content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}, example: {type: "https://thumbnailer.dev/problems/length-required", title: Length required, status: 411, detail: "send the upload with a Content-Length header (chunked uploads are not accepted)", instance: /v1/jobs}}}}
           "413": {description: Over the byte limit (decided from Content-Length or while streaming)., content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}, example: {type: "https://thumbnailer.dev/problems/payload-too-large", title: Upload too large, status: 413, detail: "the upload is 62914560 bytes; the limit is 52428800 bytes", instance: /v1/jobs, limit: 52428800}}}}
@@ -334,8 +347,10 @@ class JobsResource:
         """Read the image from a multipart field ``image`` or from the raw body.
 
         A body that stops arriving (no bytes for ``BODY_READ_TIMEOUT_SECONDS``: the
-        socket timeout set by :class:`uploader.app.UploaderApp`) is a 408 with
-        ``Connection: close``; what was read is discarded, nothing is stored.
+        socket timeout set by :class:`uploader.app.UploaderApp`) is a 408, and one that
+        ends before its Content-Length (the client closed the connection) a 400
+        ``incomplete-body``; both with ``Connection: close``, what was read is
+        discarded and nothing is stored.
         """
         limit = self.settings.max_upload_bytes
         if req.content_length is not None and req.content_length > limit + 64 * 1024:
@@ -351,6 +366,11 @@ class JobsResource:
                 file, size, sha256 = self._multipart(req)
             else:
                 file, size, sha256 = spool(read_chunks(req.bounded_stream), limit, self.settings.spool_memory_bytes)
+            req.bounded_stream.exhaust()  # a multipart epilogue, if any
+        except falcon.MediaMalformedError:
+            if _cut_off(req):  # the form is cut short because the body is
+                raise _incomplete(req.content_length) from None
+            raise
         except TooLarge as e:
             raise Problem(falcon.HTTP_413, "payload-too-large", "Upload too large", str(e), limit=limit,
                           headers=_CLOSE) from e
@@ -360,6 +380,9 @@ class JobsResource:
             raise Problem(falcon.HTTP_408, "request-timeout", "Request timeout",
                           f"the upload stopped arriving: no bytes for {seconds} seconds; nothing was stored",
                           headers=_CLOSE) from e
+        if _cut_off(req):  # the client closed the connection before sending everything
+            file.close()
+            raise _incomplete(req.content_length)
         try:
             return inspect(file, size, sha256, self.settings.max_pixels)
         except ImageRejected as e:
@@ -368,13 +391,32 @@ class JobsResource:
             raise Problem(status, slug, "Image not accepted", e.message, reason=e.reason) from e
 
     def _multipart(self, req: falcon.Request):
-        form = req.get_media()
-        for part in form:
-            if part.name == "image":
-                return spool(read_chunks(part.stream), self.settings.max_upload_bytes,
-                             self.settings.spool_memory_bytes)
-        raise Problem(falcon.HTTP_400, "missing-image", "No image in the form",
-                      "send the image in the multipart/form-data field named 'image'")
+        """Spool the form's one ``image`` field; other fields are read and dropped.
+
+        The whole form is read, so a form cut short (no closing delimiter) raises
+        falcon's ``MultipartParseError`` (a ``MediaMalformedError``). Raises
+        :class:`Problem` 400 when there is no ``image`` field or more than one.
+        """
+        image = None
+        try:
+            for part in req.get_media():
+                if part.name != "image":
+                    for _ in read_chunks(part.stream):
+                        pass
+                elif image is not None:
+                    raise Problem(falcon.HTTP_400, "repeated-field", "Repeated form field",
+                                  "the form has more than one 'image' field; send one", parameter="image")
+                else:
+                    image = spool(read_chunks(part.stream), self.settings.max_upload_bytes,
+                                  self.settings.spool_memory_bytes)
+        except BaseException:
+            if image is not None:
+                image[0].close()
+            raise
+        if image is None:
+            raise Problem(falcon.HTTP_400, "missing-image", "No image in the form",
+                          "send the image in the multipart/form-data field named 'image'")
+        return image
 
     def _forget(self, key: str) -> None:
         try:

@@ -355,3 +355,29 @@ def test_an_early_413_closes_the_connection_instead_of_draining_the_body(uploade
         status, headers, body, closed = read_answer(s)
     assert status == 413 and headers["content-type"] == "application/problem+json"
     assert headers.get("connection") == "close" and closed
+
+
+def test_an_upload_cut_off_by_the_client_is_400_and_nothing_is_stored(cluster, crd, namespace, tmp_path):
+    """The client sends half of what its Content-Length announced and closes its side: raw and multipart."""
+    up = start_uploader(cluster, tmp_path, namespace=namespace)
+    url = urlparse(up.url)
+    photo = PHOTO.read_bytes()
+    boundary = "cut0ff"
+    form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"p.jpg\"\r\n"
+            f"Content-Type: image/jpeg\r\n\r\n").encode() + photo + f"\r\n--{boundary}--\r\n".encode()
+    try:
+        for content_type, body in (("image/jpeg", photo), (f"multipart/form-data; boundary={boundary}", form)):
+            with socket.create_connection((url.hostname, url.port), timeout=20) as s:
+                s.sendall(f"POST /v1/jobs HTTP/1.1\r\nHost: uploader\r\nContent-Type: {content_type}\r\n"
+                          f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:len(body) // 2])
+                s.shutdown(socket.SHUT_WR)
+                status, headers, answer, closed = read_answer(s)
+            assert (status, headers["content-type"], headers["connection"], closed) == (
+                400, "application/problem+json", "close", True), (content_type, answer)
+            problem = json.loads(answer)
+            assert problem["type"].endswith("/incomplete-body") and str(len(body)) in problem["detail"]
+        assert sources_in(cluster, namespace) == [] and thumbnailjobs_in(cluster, namespace) == []
+        whole = requests.post(f"{up.url}/v1/jobs", data=photo, headers={"Content-Type": "image/jpeg"}, timeout=30)
+        assert whole.status_code == 202  # the same upload, whole, is taken
+    finally:
+        up.process.stop()

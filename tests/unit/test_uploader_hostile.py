@@ -72,6 +72,35 @@ def test_a_stalled_upload_is_408_with_connection_close_and_nothing_is_stored(mul
     assert c.simulate_get("/healthz").status_code == 200
 
 
+@pytest.mark.parametrize("multipart", [False, True], ids=["raw", "multipart"])
+def test_an_upload_the_client_cut_off_is_400_incomplete_and_nothing_is_stored(multipart):
+    """Half of what Content-Length announced, then the end of the stream (the client closed its side)."""
+    c, store, jobs = make_client()
+    data, content_type = png_bytes(), "image/png"
+    if multipart:
+        data, content_type = encode_multipart_formdata({"image": ("x.png", data, "image/png")})
+    r = c.simulate_post("/v1/jobs", headers={"Content-Type": content_type, "Content-Length": str(len(data))},
+                        extras={"wsgi.input": io.BytesIO(data[:len(data) // 2])})
+    body = problem(r, 400, "incomplete-body")
+    assert str(len(data)) in body["detail"] and r.headers["Connection"] == "close"
+    assert store.objects == {} and jobs.items == {}
+
+
+def test_a_form_with_two_images_or_none_or_no_closing_delimiter_is_400():
+    c, store, jobs = make_client()
+    two, content_type = encode_multipart_formdata([("image", ("a.png", png_bytes(), "image/png")),
+                                                   ("image", ("b.png", png_bytes(), "image/png"))])
+    assert problem(c.simulate_post("/v1/jobs", body=two, headers={"Content-Type": content_type}), 400,
+                   "repeated-field")["parameter"] == "image"
+    none, content_type = encode_multipart_formdata({"picture": ("a.png", png_bytes(), "image/png")})
+    problem(c.simulate_post("/v1/jobs", body=none, headers={"Content-Type": content_type}), 400, "missing-image")
+    whole, content_type = encode_multipart_formdata({"image": ("a.png", png_bytes(), "image/png")})
+    unclosed = whole[:whole.rindex(b"--")]  # complete as sent (its Content-Length matches), but malformed
+    r = c.simulate_post("/v1/jobs", body=unclosed, headers={"Content-Type": content_type})
+    assert r.status_code == 400 and r.headers["Content-Type"] == "application/problem+json", r.text
+    assert store.objects == {} and jobs.items == {}
+
+
 def test_connection_close_is_handed_to_gunicorn_which_drops_the_header_itself():
     class GunicornResponse:  # gunicorn.http.wsgi.Response: start_response is its method
         closed, headers = False, None
