@@ -61,6 +61,9 @@ def configure_logging(level: int = logging.INFO) -> None:
     logging.captureWarnings(True)
 
 
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
+
+
 class RequestContext:
     """Falcon middleware: request ID in and out, one access log line and metrics per request."""
 
@@ -75,8 +78,10 @@ class RequestContext:
         route = req.uri_template or ("/docs/static" if req.path.startswith("/docs/static/") else "unmatched")
         elapsed = time.perf_counter() - req.context.get("started", time.perf_counter())
         code = resp.status_code if hasattr(resp, "status_code") else int(str(resp.status)[:3])
-        REQUESTS.labels(route, req.method, str(code)).inc()
-        LATENCY.labels(route, req.method).observe(elapsed)
+        # Any token is a valid method (RFC 9110 9.1): collapse unknown ones so a client cannot add series.
+        method = req.method if req.method in _KNOWN_METHODS else "other"
+        REQUESTS.labels(route, method, str(code)).inc()
+        LATENCY.labels(route, method).observe(elapsed)
         logging.getLogger("uploader.access").info(
             "%s %s %s", req.method, req.path, code,
             extra={"method": req.method, "route": route, "status": code, "duration_s": round(elapsed, 4)})

@@ -300,6 +300,8 @@ class JobsResource:
             raise unavailable("kubernetes-api", e) from e
         resp.media = {"items": [job_view(tj) for tj in items], "continue": token}
 
+    on_head = on_get  # falcon drops the body of a HEAD answer and keeps its headers
+
     @staticmethod
     def _check_same_request(previous: dict, sha256: str, options: dict) -> None:
         """422 unless ``previous`` (the job created with this Idempotency-Key) was made from
@@ -455,6 +457,8 @@ class JobResource:
         """
         resp.media = job_view(find_job(self.jobs, job_id))
 
+    on_head = on_get  # falcon drops the body of a HEAD answer and keeps its headers
+
     def on_delete(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
         """Delete a job.
         ---
@@ -525,21 +529,27 @@ class ThumbnailResource:
         out = st.get("output") or {}
         bucket, key = out.get("bucket", ""), out.get("key", "")
         try:
-            etag = f'"{self.store.etag(bucket, key).strip(chr(34))}"'
+            tag, length, content_type = self.store.stat(bucket, key)
+            etag = f'"{tag.strip(chr(34))}"'
             resp.etag = etag
             resp.cache_control = ["private", "max-age=60"]  # confidential images: no shared caches
             if etag in [t.strip() for t in (req.get_header("If-None-Match") or "").split(",")]:
                 resp.status = falcon.HTTP_304
                 return
-            stream, length, content_type = self.store.open(bucket, key)
+            resp.content_type = out.get("contentType") or content_type
+            resp.set_header("Content-Disposition", f'inline; filename="{job_id}.{key.rsplit(".", 1)[-1]}"')
+            if req.method == "HEAD":  # the headers of GET, without reading the object
+                resp.content_length = length
+                return
+            stream, length, _ = self.store.open(bucket, key)
         except ObjectNotFound as e:
             raise Problem(falcon.HTTP_404, "thumbnail-missing", "Thumbnail missing",
                           f"the thumbnail of job {job_id} is no longer in the store") from e
         except StoreUnavailable as e:
             raise unavailable("object-store", e) from e
-        resp.content_type = out.get("contentType") or content_type
-        resp.set_header("Content-Disposition", f'inline; filename="{job_id}.{key.rsplit(".", 1)[-1]}"')
         resp.set_stream(stream, length)
+
+    on_head = on_get  # HEAD: the same headers, from the object's metadata (see above)
 
 
 def get_job(jobs: ThumbnailJobs, job_id: str) -> dict | None:
@@ -573,6 +583,8 @@ class HealthResource:
         """
         resp.media = {"status": "ok"}
 
+    on_head = on_get  # falcon drops the body of a HEAD answer and keeps its headers
+
 
 class ReadyResource:
     """``GET /readyz``: the store and the API server both answer; 503 names the one that does not."""
@@ -601,3 +613,5 @@ class ReadyResource:
             raise Problem(falcon.HTTP_503, "not-ready", "Not ready", f"unavailable: {', '.join(failing)}",
                           retry_after=RETRY_AFTER_SECONDS, checks=checks)
         resp.media = {"status": "ready", "checks": checks}
+
+    on_head = on_get  # falcon drops the body of a HEAD answer and keeps its headers

@@ -48,10 +48,14 @@ class Store:
         except (S3Error, urllib3.exceptions.HTTPError, OSError) as e:
             raise StoreUnavailable(f"cannot write to the store: {e}") from e
 
-    def etag(self, bucket: str, key: str) -> str:
-        """The object's ETag (unquoted); raises :class:`ObjectNotFound` or :class:`StoreUnavailable`."""
+    def stat(self, bucket: str, key: str) -> tuple[str, int, str]:
+        """(ETag unquoted, size in bytes, content type) of an object, without reading it.
+
+        Raises :class:`ObjectNotFound` or :class:`StoreUnavailable`.
+        """
         try:
-            return self._client.stat_object(bucket, key).etag or ""
+            info = self._client.stat_object(bucket, key)
+            return info.etag or "", info.size or 0, info.content_type or "application/octet-stream"
         except S3Error as e:
             if e.code in ("NoSuchKey", "NoSuchBucket", "NoSuchObject"):
                 raise ObjectNotFound(f"s3://{bucket}/{key}") from e

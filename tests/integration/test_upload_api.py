@@ -181,6 +181,11 @@ def test_thumbnail_has_etag_cache_control_and_a_filename(uploader):
     assert again.status_code == 304 and again.content == b""
     changed = requests.get(url, headers={"If-None-Match": '"something-else"'}, timeout=10)
     assert changed.status_code == 200 and changed.content == first.content
+    head = requests.head(url, timeout=10)  # GET's headers from the object's metadata, no body
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["Content-Length"] == str(len(first.content))
+    assert {k: head.headers[k] for k in ("ETag", "Content-Type", "Content-Disposition", "Cache-Control")} == {
+        k: first.headers[k] for k in ("ETag", "Content-Type", "Content-Disposition", "Cache-Control")}
 
 
 def test_delete_removes_the_job_its_thumbnail_and_its_source(cluster, uploader):

@@ -73,6 +73,23 @@ def test_metrics_count_requests_by_route_and_code(client):
     assert "thumbnailer_http_request_duration_seconds_bucket" in text
 
 
+@pytest.mark.filterwarnings("ignore::wsgiref.validate.WSGIWarning")  # the simulator flags the methods, as it should
+def test_invented_methods_share_one_metric_label(client):
+    for method in ("AAAA", "BBBB", "CCCC"):
+        assert client.simulate_request(method, "/x1").status_code in (404, 405)
+    lines = [line for line in client.simulate_get("/metrics").text.splitlines()
+             if line.startswith("thumbnailer_http_requests_total{")]
+    assert not [line for line in lines if "AAAA" in line or "BBBB" in line or "CCCC" in line]
+    assert [line for line in lines if 'method="other"' in line and 'route="unmatched"' in line]
+
+
+def test_head_answers_like_get_without_a_body(client):
+    for path in ("/healthz", "/v1/jobs", "/v1/jobs/tj-missing"):
+        get, head = client.simulate_get(path), client.simulate_head(path)
+        assert head.status_code == get.status_code and head.content == b"", path
+        assert head.headers["Content-Type"] == get.headers["Content-Type"], path
+
+
 def test_request_id_is_echoed_or_made(client):
     given = client.simulate_get("/healthz", headers={"X-Request-ID": "abc-123"})
     assert given.headers["X-Request-ID"] == "abc-123"
