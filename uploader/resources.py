@@ -328,7 +328,15 @@ class JobsResource:
         resp.media = job_view(previous)
 
     def _options(self, req: falcon.Request) -> dict:
-        """Thumbnail options from the query string: width, height, fit, format."""
+        """Thumbnail options from the query string: width, height, fit, format.
+
+        Any other parameter is a 400 naming it: a misspelt option (``widht=300``)
+        must not quietly give a thumbnail of the default size.
+        """
+        unknown = sorted(set(req.params) - {"width", "height", "fit", "format"})
+        if unknown:
+            raise invalid_parameter(unknown[0], f"unknown parameter {unknown[0]!r}: uploads take width, height, "
+                                                "fit and format")
         spec: dict = {}
         size = {}
         for dim in ("width", "height"):

@@ -235,6 +235,15 @@ def test_a_repeated_parameter_is_400_not_last_one_wins(method, query, name):
     assert store.objects == {} and jobs.items == {}
 
 
+def test_a_misspelt_upload_option_is_400_naming_it_not_a_default_thumbnail():
+    c, store, jobs = make_client()
+    body = problem(c.simulate_post("/v1/jobs", body=png_bytes(), params={"widht": "300"}), 400, "invalid-parameter")
+    assert body["parameter"] == "widht" and "width, height, fit and format" in body["detail"]
+    assert store.objects == {} and jobs.items == {}
+    # Reading stays lenient: cache-busting parameters on GETs are common.
+    assert c.simulate_get("/v1/jobs", params={"_": "1700000000"}).status_code == 200
+
+
 def test_ascii_parameters_still_work():
     c, _, jobs = make_client()
     r = c.simulate_post("/v1/jobs", body=png_bytes(), params={"width": "64", "height": "0032", "fit": "fill"})
