@@ -196,7 +196,7 @@ class JobsResource:
             content:
               application/problem+json:
                 schema: {$ref: "#/components/schemas/Problem"}
-                example: {type: "https://thumbnailer.dev/problems/image-too-large", title: Image not accepted, status: 422, detail: "the image declares 65535x65535 pixels (4294.8 megapixels), over the limit of 89.5 megapixels (decompression bomb protection)", instance: /v1/jobs, reason: ImageTooLarge}
+                example: {type: "https://thumbnailer.dev/problems/image-too-large", title: Image not accepted, status: 422, detail: "the image declares 10000x10000 pixels (100.0 megapixels), over the limit of 89.5 megapixels (decompression bomb protection)", instance: /v1/jobs, reason: ImageTooLarge}
           "503": {$ref: "#/components/responses/Unavailable"}
         """
         options = self._options(req)
