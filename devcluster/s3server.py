@@ -7,6 +7,7 @@ uses against MinIO in docker-compose and the Helm chart.
 
 from __future__ import annotations
 
+import os
 import secrets
 import urllib.request
 from dataclasses import dataclass, field
@@ -54,14 +55,16 @@ class S3Server:
         data.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "meta").mkdir(exist_ok=True)
         self.port = self.port or free_port()
+        # The credentials go in the environment (versitygw reads ROOT_ACCESS_KEY_ID and
+        # ROOT_SECRET_ACCESS_KEY), not argv, which any local user can read with ps.
+        env = {**os.environ, "ROOT_ACCESS_KEY_ID": self.access_key, "ROOT_SECRET_ACCESS_KEY": self.secret_key}
         self.process = ManagedProcess("versitygw", [
             str(self.binaries.versitygw),
-            "--access", self.access_key, "--secret", self.secret_key,
             "--port", f"127.0.0.1:{self.port}", "--region", "us-east-1", "--quiet",
             # Object metadata in a sidecar directory rather than xattrs, which
             # some file systems (older tmpfs, overlay setups) do not offer.
             "posix", "--sidecar", str(self.state_dir / "meta"), str(data),
-        ], self.state_dir / "logs" / "versitygw.log")
+        ], self.state_dir / "logs" / "versitygw.log", env=env)
 
         def answers() -> bool:
             try:

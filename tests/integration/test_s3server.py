@@ -30,3 +30,9 @@ def test_wrong_credentials_are_refused(cluster):
     with pytest.raises(S3Error) as err:
         next(forger.list_objects(cluster.s3.bucket))
     assert err.value.code == "SignatureDoesNotMatch"
+
+
+def test_the_secret_is_not_on_the_command_line(cluster):
+    """Any local user can read a process's argv (ps); the credentials go in its environment."""
+    argv = open(f"/proc/{cluster.s3.process.popen.pid}/cmdline", "rb").read().split(b"\0")
+    assert cluster.s3.secret_key.encode() not in argv and cluster.s3.access_key.encode() not in argv
