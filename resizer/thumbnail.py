@@ -255,12 +255,16 @@ def _flatten(img: Image.Image) -> Image.Image:
 
 
 def _frames(img: Image.Image, max_frames: int) -> Iterator[tuple[Image.Image, int]]:
-    """Yield (frame, duration ms) for the first ``max_frames`` frames, each fully composited."""
+    """Yield (frame, duration ms) for the first ``max_frames`` frames, each fully composited.
+
+    The frame is ``img`` itself at that position (no copy: one decoded frame in
+    memory); it is only valid until the caller asks for the next one.
+    """
     for i, frame in enumerate(ImageSequence.Iterator(img)):
         if i >= max_frames:
             return
         _load(frame)
-        yield frame.copy(), int(frame.info.get("duration", 100) or 100)
+        yield frame, int(frame.info.get("duration", 100) or 100)
 
 
 def _render_animation(img: Image.Image, spec: ThumbnailSpec, carries_alpha: bool) -> tuple[list[Image.Image], list[int]]:
