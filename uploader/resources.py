@@ -42,6 +42,12 @@ ANNOTATION_SHA256 = f"{api.GROUP}/source-sha256"
 #: (gunicorn would otherwise drain the unread body to keep the connection alive).
 _CLOSE = {"Connection": "close"}
 
+_STATUS_SELECTORS = {
+    "succeeded": f"status.phase={api.PHASE_SUCCEEDED}",
+    "failed": f"status.phase={api.PHASE_FAILED}",
+    "processing": f"status.phase!={api.PHASE_SUCCEEDED},status.phase!={api.PHASE_FAILED}",
+}
+
 
 def _cut_off(req: falcon.Request) -> bool:
     """Whether fewer bytes arrived than the request's Content-Length announced."""
@@ -54,11 +60,6 @@ def _incomplete(content_length: int) -> Problem:
     return Problem(falcon.HTTP_400, "incomplete-body", "Incomplete upload",
                    f"the body ended before the {content_length} bytes its Content-Length announced "
                    "(the connection was closed); nothing was stored", headers=_CLOSE)
-_STATUS_SELECTORS = {
-    "succeeded": f"status.phase={api.PHASE_SUCCEEDED}",
-    "failed": f"status.phase={api.PHASE_FAILED}",
-    "processing": f"status.phase!={api.PHASE_SUCCEEDED},status.phase!={api.PHASE_FAILED}",
-}
 
 
 def base32hex(n: int, chars: int) -> str:
@@ -376,7 +377,11 @@ class JobsResource:
                 file, size, sha256 = self._multipart(req)
             else:
                 file, size, sha256 = spool(read_chunks(req.bounded_stream), limit, self.settings.spool_memory_bytes)
-            req.bounded_stream.exhaust()  # a multipart epilogue, if any
+            try:
+                req.bounded_stream.exhaust()  # a multipart epilogue, if any
+            except BaseException:
+                file.close()
+                raise
         except falcon.MediaMalformedError:
             if _cut_off(req):  # the form is cut short because the body is
                 raise _incomplete(req.content_length) from None
