@@ -19,13 +19,16 @@ import time
 from pathlib import Path
 
 from .binaries import REPO_ROOT, Binaries
-from .components import start_components
-from .processes import port_is_listening
+from .components import start_components, start_operator, start_uploader
+from .processes import StartupError, port_is_listening
 from .stack import LocalCluster
 
-STATE = REPO_ROOT / ".local"
+#: Where the stack keeps its state; ``DEVCLUSTER_STATE`` moves it (the tests run a second stack).
+STATE = Path(os.environ.get("DEVCLUSTER_STATE") or REPO_ROOT / ".local")
 STACK_FILE = STATE / "stack.json"
 KUBECONFIG = STATE / "kubeconfig"
+#: The uploader's port on 127.0.0.1 (the README's curl commands use 8000).
+UPLOADER_PORT = int(os.environ.get("DEVCLUSTER_UPLOADER_PORT") or 8000)
 
 
 def _read_stack() -> dict | None:
@@ -43,8 +46,43 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _stack_info(cluster: LocalCluster, components: list, restarts: dict[str, int]) -> dict:
+    """What ``stack.json`` holds: where everything listens, the PIDs to stop, each component's restarts."""
+    return {
+        "pid": os.getpid(),
+        "kubeconfig": str(KUBECONFIG),
+        "api_server": cluster.control_plane.server,
+        "s3_endpoint": cluster.s3.endpoint,
+        "s3_access_key": cluster.s3.access_key,
+        "s3_secret_key": cluster.s3.secret_key,
+        "bucket": cluster.s3.bucket,
+        "uploader": next((c.url for c in components if c.name == "uploader"), None),
+        "components": {c.name: {"pid": c.process.pid, "url": c.url, "restarts": restarts.get(c.name, 0)}
+                       for c in components},
+        "pids": cluster.pids() + [c.process.pid for c in components],
+        "ports": cluster.ports() + [c.port for c in components if c.port],
+    }
+
+
+def _write_stack(info: dict) -> None:
+    STACK_FILE.write_text(json.dumps(info, indent=2))
+    STACK_FILE.chmod(0o600)  # it holds the local S3 credentials
+
+
+def _restart(cluster: LocalCluster, component):
+    """Start ``component`` again as ``start_components`` did (the uploader on its port)."""
+    if component.name == "operator":
+        return start_operator(cluster, STATE / "logs")
+    return start_uploader(cluster, STATE / "logs", port=component.port)
+
+
 def serve() -> int:
-    """Run the stack in the foreground until SIGTERM/SIGINT; write ``stack.json`` when ready."""
+    """Run the stack in the foreground until SIGTERM/SIGINT; write ``stack.json`` when ready.
+
+    Like a kubelet with ``restartPolicy: Always``, a component (operator or uploader)
+    that exits is started again after a back-off of 1, 2, 4 ... 30 s (reset once it has
+    run for a minute); ``stack.json`` then names the new process and counts the restarts.
+    """
     stopping = False
 
     def on_signal(*_: object) -> None:
@@ -55,28 +93,41 @@ def serve() -> int:
     signal.signal(signal.SIGINT, on_signal)
     cluster = LocalCluster(STATE / "cluster", Binaries.provision())
     components = []
+    restarts: dict[str, int] = {}
+    backoff: dict[str, int] = {}  # consecutive quick failures
+    started_at: dict[str, float] = {}
+    due: dict[str, float] = {}  # when a dead component is started again
     try:
         cluster.start()
         shutil.copy(cluster.kubeconfig, KUBECONFIG)
-        components = start_components(cluster, STATE / "logs")
-        info = {
-            "pid": os.getpid(),
-            "kubeconfig": str(KUBECONFIG),
-            "api_server": cluster.control_plane.server,
-            "s3_endpoint": cluster.s3.endpoint,
-            "s3_access_key": cluster.s3.access_key,
-            "s3_secret_key": cluster.s3.secret_key,
-            "bucket": cluster.s3.bucket,
-            "uploader": next((c.url for c in components if c.name == "uploader"), None),
-            "pids": cluster.pids() + [c.process.pid for c in components],
-            "ports": cluster.ports() + [c.port for c in components if c.port],
-        }
-        STACK_FILE.write_text(json.dumps(info, indent=2))
-        STACK_FILE.chmod(0o600)  # it holds the local S3 credentials
+        components = start_components(cluster, STATE / "logs", uploader_port=UPLOADER_PORT)
+        started_at = {c.name: time.monotonic() for c in components}
+        _write_stack(_stack_info(cluster, components, restarts))
         while not stopping:
-            dead = [c.name for c in components if not c.process.alive()]
-            if dead:
-                print(f"component exited: {', '.join(dead)}; see {STATE / 'logs'}", file=sys.stderr)
+            for i, c in enumerate(components):
+                if c.process.alive():
+                    continue
+                now = time.monotonic()
+                if c.name not in due:
+                    c.process.stop()  # stragglers of its process group (gunicorn's worker)
+                    quick = now - started_at[c.name] < 60
+                    backoff[c.name] = backoff.get(c.name, 0) + 1 if quick else 0
+                    due[c.name] = now + min(2 ** backoff[c.name], 30)
+                    print(f"{c.name} exited with code {c.process.popen.returncode}; starting it again in "
+                          f"{due[c.name] - now:.0f} s (log {STATE / 'logs' / (c.name + '.log')})",
+                          file=sys.stderr, flush=True)
+                elif now >= due[c.name]:
+                    del due[c.name]
+                    restarts[c.name] = restarts.get(c.name, 0) + 1
+                    started_at[c.name] = now
+                    try:
+                        components[i] = _restart(cluster, c)
+                    except StartupError as e:
+                        print(f"{c.name} did not start again: {e}", file=sys.stderr, flush=True)
+                        continue
+                    print(f"{c.name} started again (pid {components[i].process.pid}, restart {restarts[c.name]})",
+                          file=sys.stderr, flush=True)
+                    _write_stack(_stack_info(cluster, components, restarts))
             time.sleep(1)
     finally:
         for c in reversed(components):
@@ -168,13 +219,16 @@ def put(path: Path, key: str) -> int:
 
 
 def status() -> int:
-    """Print the running stack's ``stack.json`` with the S3 secret key masked; 1 when it is not running.
+    """Print the running stack's ``stack.json`` with the S3 secret key masked and whether each
+    component is running; 1 when the stack is not running.
 
     The key stays readable in ``.local/stack.json`` (mode 600) for whoever needs it.
     """
     info = _read_stack()
     if info and _alive(info["pid"]):
         shown = {k: ("****" if k == "s3_secret_key" else v) for k, v in info.items()}
+        for component in shown.get("components", {}).values():
+            component["running"] = _alive(component["pid"])  # false while it waits to be started again
         print(json.dumps(shown, indent=2))
         return 0
     print("not running")
