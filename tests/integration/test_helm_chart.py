@@ -141,3 +141,16 @@ def test_the_pod_monitor_is_refused_where_the_cluster_has_no_podmonitor_crd(bina
     with pytest.raises(subprocess.CalledProcessError) as refused:
         render(binaries, "--set", "metrics.podMonitor.enabled=true")
     assert "needs the Prometheus Operator's PodMonitor CRD" in refused.value.stderr
+
+
+def test_the_readme_gitops_render_is_stable_and_complete(binaries):
+    """The README's GitOps command: the CRD included, no test hook, and the same output every time."""
+    args = ("--include-crds", "--skip-tests", "--set", "s3.endpoint=s3.example.com:443",
+            "--set", "s3.existingSecret=thumbnailer-s3")
+    first = template(binaries, *args, namespace="media")
+    assert first == template(binaries, *args, namespace="media")  # nothing random: no Secret flapping per sync
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in render(binaries, *args, namespace="media")}
+    assert ("CustomResourceDefinition", "thumbnailjobs.thumbnailer.dev") in kinds
+    assert not [k for k in kinds if k[0] in ("Pod", "Secret")]  # no helm-test Pod, no generated Secret
+    # Without --skip-tests and with a generated key, two renders differ: why the README asks for both.
+    assert template(binaries, namespace="media") != template(binaries, namespace="media")
