@@ -35,7 +35,6 @@ BAD = {
     "objectDeletionPolicy=Sometimes": (["operator.objectDeletionPolicy=Sometimes"],
                                        "at '/operator/objectDeletionPolicy'", "'Delete', 'Keep'"),
     "replicas=-1": (["operator.replicas=-1"], "at '/operator/replicas'", "minimum"),
-    "MinIO off without an endpoint": (["minio.enabled=false"], "at '/s3/endpoint'", "minLength"),
     "maxRunningJobs=ten": (["operator.maxRunningJobs=ten"], "at '/operator/maxRunningJobs'", "want integer"),
     "maxUploadBytes=0": (["uploader.maxUploadBytes=0"], "at '/uploader/maxUploadBytes'", "minimum"),
     "maxFrames=0": (["resizer.maxFrames=0"], "at '/resizer/maxFrames'", "minimum"),
@@ -49,6 +48,10 @@ BAD = {
     "unknown resources field": (["uploader.resources.request.cpu=1"], "at '/uploader/resources'", "'request'"),
     "a quantity that is not one": (["uploader.resources.limits.memory=lots"],
                                    "at '/uploader/resources/limits/memory'", ""),
+    # Packed into RESIZER_RESOURCES, a negative limit would only fail when the operator creates Jobs.
+    "a negative resizer memory limit": (["resizer.resources.limits.memory=-1Gi"],
+                                        "at '/resizer/resources/limits/memory'", ""),
+    "a MinIO secret key under 8 characters": (["s3.secretKey=short"], "at '/s3/secretKey'", "does not match pattern"),
 }
 
 
@@ -86,3 +89,9 @@ def test_a_typo_in_a_values_file_is_caught_too(binaries, tmp_path):
     out = helm(binaries, "template", "thumbs", str(CHART), "--kube-version", "1.36.3", "-f", str(values))
     assert out.returncode != 0
     assert "at '/s3': additional properties 'bucktt' not allowed" in out.stderr
+
+
+def test_minio_off_without_an_endpoint_says_what_to_set(binaries):
+    out = helm(binaries, "template", "thumbs", str(CHART), "--kube-version", "1.36.3", "--set", "minio.enabled=false")
+    assert out.returncode != 0 and out.stdout == ""
+    assert "minio.enabled=false needs s3.endpoint, the host:port of your S3 store" in out.stderr, out.stderr

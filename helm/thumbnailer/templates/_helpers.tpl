@@ -23,7 +23,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- if include "thumbnailer.bundledMinio" . -}}
 {{- printf "%s-minio.%s.svc:9000" (include "thumbnailer.fullname" .) .Release.Namespace -}}
 {{- else -}}
-{{- required "s3.endpoint is required when minio.enabled is false" .Values.s3.endpoint -}}
+{{- required "minio.enabled=false needs s3.endpoint, the host:port of your S3 store (e.g. --set s3.endpoint=s3.example.com:443)" .Values.s3.endpoint -}}
 {{- end -}}
 {{- end -}}
 
