@@ -406,19 +406,26 @@ class JobsResource:
             raise Problem(status, slug, "Image not accepted", e.message, reason=e.reason) from e
 
     def _multipart(self, req: falcon.Request):
-        """Spool the form's one ``image`` field; other fields are read and dropped.
+        """Spool the form's one field, ``image``.
 
         The whole form is read, so a form cut short (no closing delimiter) raises
         falcon's ``MultipartParseError`` (a ``MediaMalformedError``). Raises
-        :class:`Problem` 400 when there is no ``image`` field or more than one.
+        :class:`Problem` 400 when there is no ``image`` field, more than one, or any
+        other field (``-F width=300`` must not quietly give a default-size thumbnail).
         """
         image = None
         try:
             for part in req.get_media():
+                if part.name != "image" and part.filename:  # -F file=@cat.jpg: the usual slip
+                    raise Problem(falcon.HTTP_400, "missing-image", "No image in the form",
+                                  f"send the image in the multipart/form-data field named 'image', "
+                                  f"not {part.name!r}", parameter=part.name)
                 if part.name != "image":
-                    for _ in read_chunks(part.stream):
-                        pass
-                elif image is not None:
+                    raise Problem(falcon.HTTP_400, "unknown-field", "Unknown form field",
+                                  f"unknown form field {part.name!r}: the form takes one field, 'image'; "
+                                  "thumbnail options go in the query string (?width=300&height=200)",
+                                  parameter=part.name)
+                if image is not None:
                     raise Problem(falcon.HTTP_400, "repeated-field", "Repeated form field",
                                   "the form has more than one 'image' field; send one", parameter="image")
                 else:

@@ -93,7 +93,15 @@ def test_a_form_with_two_images_or_none_or_no_closing_delimiter_is_400():
     assert problem(c.simulate_post("/v1/jobs", body=two, headers={"Content-Type": content_type}), 400,
                    "repeated-field")["parameter"] == "image"
     none, content_type = encode_multipart_formdata({"picture": ("a.png", png_bytes(), "image/png")})
-    problem(c.simulate_post("/v1/jobs", body=none, headers={"Content-Type": content_type}), 400, "missing-image")
+    assert problem(c.simulate_post("/v1/jobs", body=none, headers={"Content-Type": content_type}), 400,
+                   "missing-image")["parameter"] == "picture"  # a file in another field: named as such
+    option, content_type = encode_multipart_formdata([("image", ("a.png", png_bytes(), "image/png")),
+                                                      ("width", "300")])
+    body = problem(c.simulate_post("/v1/jobs", body=option, headers={"Content-Type": content_type}), 400,
+                   "unknown-field")
+    assert body["parameter"] == "width" and "query string" in body["detail"]
+    empty, content_type = encode_multipart_formdata({})
+    problem(c.simulate_post("/v1/jobs", body=empty, headers={"Content-Type": content_type}), 400, "missing-image")
     whole, content_type = encode_multipart_formdata({"image": ("a.png", png_bytes(), "image/png")})
     unclosed = whole[:whole.rindex(b"--")]  # complete as sent (its Content-Length matches), but malformed
     r = c.simulate_post("/v1/jobs", body=unclosed, headers={"Content-Type": content_type})
