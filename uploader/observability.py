@@ -93,3 +93,5 @@ class MetricsResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = CONTENT_TYPE_LATEST
         resp.data = generate_latest()
+
+    on_head = on_get  # falcon drops the body of a HEAD answer and keeps its headers

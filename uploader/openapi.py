@@ -111,6 +111,8 @@ class OpenAPIResource:
         resp.content_type = "application/json"
         resp.data = self._body
 
+    on_head = on_get  # falcon drops the body of a HEAD answer and keeps its headers
+
 
 _DOCS_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>thumbnailer API</title>
@@ -134,6 +136,8 @@ class DocsResource:
         resp.content_type = falcon.MEDIA_HTML
         resp.text = _DOCS_PAGE
 
+    on_head = on_get  # falcon drops the body of a HEAD answer and keeps its headers
+
 
 class DocsInitResource:
     """``GET /docs/static/init.js``: starts Swagger UI on ``/openapi.json`` (a file, for a strict CSP)."""
@@ -141,6 +145,8 @@ class DocsInitResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = "application/javascript"
         resp.text = _INIT_JS
+
+    on_head = on_get  # falcon drops the body of a HEAD answer and keeps its headers
 
 
 def add_docs_routes(app: falcon.App) -> None:

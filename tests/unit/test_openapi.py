@@ -84,7 +84,8 @@ def test_invented_methods_share_one_metric_label(client):
 
 
 def test_head_answers_like_get_without_a_body(client):
-    for path in ("/healthz", "/v1/jobs", "/v1/jobs/tj-missing"):
+    for path in ("/healthz", "/v1/jobs", "/v1/jobs/tj-missing", "/metrics", "/openapi.json", "/docs",
+                 "/docs/static/init.js", "/docs/static/swagger-ui.css"):
         get, head = client.simulate_get(path), client.simulate_head(path)
         assert head.status_code == get.status_code and head.content == b"", path
         assert head.headers["Content-Type"] == get.headers["Content-Type"], path
