@@ -139,7 +139,8 @@ class Reconciler:
                 namespace, f"{LABEL_THUMBNAILJOB}={label_value(name)},{LABEL_GENERATION}!={gen}")
             if superseded:
                 self.kube.event(tj, "Normal", "SpecChanged",
-                                f"generation {gen}: rendering again; stopped {', '.join(superseded)}")
+                                f"generation {gen}: rendering again; removed the Jobs of earlier generations: "
+                                f"{', '.join(superseded)}")
         job = self.kube.create_job(build_job(tj, self.settings))
         JOBS_CREATED.inc()
         log.info("created Job %s/%s for generation %s", namespace, jname, gen,
