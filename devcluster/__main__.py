@@ -39,11 +39,15 @@ def _read_stack() -> dict | None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs: it exists and is not a zombie (dead, not yet reaped by its parent)."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (ProcessLookupError, FileNotFoundError):
         return False
-    return True
+    except (OSError, IndexError):  # no /proc: existing is all we can tell
+        return True
+    return state not in ("Z", "X")
 
 
 def _stack_info(cluster: LocalCluster, components: list, restarts: dict[str, int]) -> dict:
@@ -94,7 +98,7 @@ def serve() -> int:
     cluster = LocalCluster(STATE / "cluster", Binaries.provision())
     components = []
     restarts: dict[str, int] = {}
-    backoff: dict[str, int] = {}  # consecutive quick failures
+    backoff: dict[str, int] = {}  # consecutive deaths within a minute of starting
     started_at: dict[str, float] = {}
     due: dict[str, float] = {}  # when a dead component is started again
     try:
@@ -110,9 +114,10 @@ def serve() -> int:
                 now = time.monotonic()
                 if c.name not in due:
                     c.process.stop()  # stragglers of its process group (gunicorn's worker)
-                    quick = now - started_at[c.name] < 60
-                    backoff[c.name] = backoff.get(c.name, 0) + 1 if quick else 0
-                    due[c.name] = now + min(2 ** backoff[c.name], 30)
+                    # 1, 2, 4 ... 30 s while it keeps dying within a minute of starting; 1 s after a longer run
+                    failures = backoff.get(c.name, 0) if now - started_at[c.name] < 60 else 0
+                    backoff[c.name] = failures + 1
+                    due[c.name] = now + min(2 ** failures, 30)
                     print(f"{c.name} exited with code {c.process.popen.returncode}; starting it again in "
                           f"{due[c.name] - now:.0f} s (log {STATE / 'logs' / (c.name + '.log')})",
                           file=sys.stderr, flush=True)

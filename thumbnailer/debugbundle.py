@@ -565,6 +565,8 @@ def collect_helm(bundle: Bundle, helm: str | None, kube_args: list[str],
     def listing() -> str:
         releases.extend(json.loads(helm_cmd("list", "--all", "-o", "json") or "[]"))
         bundle.add("helm/releases.json", json.dumps(releases, indent=2) + "\n")
+        if not releases:
+            return "0 releases"
         return f"{len(releases)} releases: " + ", ".join(f"{r.get('name')} ({r.get('chart')}, {r.get('status')})"
                                                          for r in releases)
 
@@ -649,6 +651,9 @@ def collect(namespace: str, release: str | None = None, kubeconfig: str | None =
             collect_logs(bundle, kube, bundle.facts["pods"])
         else:
             bundle.fail("logs", "not collected: the pods could not be listed")
+    else:
+        for step in ("thumbnailjobs", "events", "pods", "jobs", "deployments", "leases", "logs"):
+            bundle.fail(step, "not collected: no connection to the cluster (see the kubeconfig step)")
     kube_args = [*(["--kubeconfig", kubeconfig] if kubeconfig else []),
                  *(["--kube-context", context] if context else [])]
     collect_helm(bundle, helm, kube_args)
@@ -662,7 +667,8 @@ def default_output(namespace: str, now: datetime.datetime) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The CLI; returns 0 when the tarball was written, 1 when nothing could be written, 2 on usage errors."""
+    """The CLI; returns 0 when the tarball was written, 1 when it could not be written or holds nothing
+    from the cluster (no usable kubeconfig; the tarball still says why), 2 on usage errors."""
     parser = argparse.ArgumentParser(prog="python -m thumbnailer.debugbundle",
                                      description="Collect debugging information about a thumbnailer "
                                                  "installation into one .tar.gz (secrets redacted).")
@@ -691,6 +697,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{time.monotonic() - started:.1f} s)")
     for step, error in failed:
         print(f"  FAILED {step}: {error}", file=sys.stderr)
+    if any(step == "kubeconfig" for step, _ in failed):
+        print("debug bundle: nothing was collected from the cluster; pass --kubeconfig (on the make up "
+              "stack: .local/kubeconfig) or set KUBECONFIG", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -169,8 +169,9 @@ def test_cli_exit_codes(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     missing = str(tmp_path / "missing.kubeconfig")
     out = tmp_path / "x.tar.gz"
-    assert db.main(["-n", "ns1", "--kubeconfig", missing, "--output", str(out)]) == 0
-    with tarfile.open(out) as tar:
+    assert db.main(["-n", "ns1", "--kubeconfig", missing, "--output", str(out)]) == 1  # nothing from the cluster
+    with tarfile.open(out) as tar:  # written all the same, saying why
         readme = tar.extractfile("x/README.txt").read().decode()
     assert "FAILED  kubeconfig" in readme and "FAILED  helm" in readme
+    assert "FAILED  thumbnailjobs" in readme and "FAILED  logs" in readme  # every step is listed
     assert db.main(["-n", "ns1", "--kubeconfig", missing, "--output", str(tmp_path / "no" / "dir" / "x.tar.gz")]) == 1

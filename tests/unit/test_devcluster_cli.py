@@ -17,3 +17,18 @@ def test_status_masks_the_s3_secret_key(monkeypatch, capsys):
     assert cli.status() == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["s3_secret_key"] == "****" and shown["s3_access_key"] == "dev" and shown["bucket"] == "thumbnails"
+
+
+def test_a_dead_process_not_yet_reaped_is_not_running():
+    import subprocess
+    import sys
+    import time
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while open(f"/proc/{child.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline, "the child did not exit"
+        time.sleep(0.05)  # once it exits it is a zombie until we reap it
+    assert not cli._alive(child.pid)
+    child.wait()
+    assert not cli._alive(child.pid) and cli._alive(os.getpid())
