@@ -221,8 +221,12 @@ def _to_srgb(img: Image.Image) -> Image.Image:
     return img
 
 
-def _uses_alpha(img: Image.Image) -> bool:
-    return img.mode in ("RGBA", "LA") and img.getchannel("A").getextrema()[0] < 255
+def _drop_unused_alpha(img: Image.Image) -> Image.Image:
+    """``img`` as RGB or L when its alpha channel is fully opaque, else unchanged; afterwards
+    an RGBA or LA mode means some pixel is (partly) transparent."""
+    if img.mode in ("RGBA", "LA") and img.getchannel("A").getextrema()[0] == 255:
+        return img.convert("RGB" if img.mode == "RGBA" else "L")
+    return img
 
 
 def _render(img: Image.Image, spec: ThumbnailSpec, transparent_pad: bool) -> Image.Image:
@@ -277,10 +281,7 @@ def _render_animation(img: Image.Image, spec: ThumbnailSpec, carries_alpha: bool
     """
     rendered, durations = [], []
     for frame, duration in _frames(img, spec.max_frames):
-        f = _to_srgb(frame)
-        if f.mode in ("RGBA", "LA") and not _uses_alpha(f):
-            f = f.convert("RGB" if f.mode == "RGBA" else "L")
-        r = _render(f, spec, transparent_pad=carries_alpha)
+        r = _render(_drop_unused_alpha(_to_srgb(frame)), spec, transparent_pad=carries_alpha)
         rendered.append(r if carries_alpha else _flatten(r))
         durations.append(duration)
     # One mode for every frame: Pillow's APNG writer converts later frames to the first one's
@@ -418,17 +419,15 @@ def _make(fp: BinaryIO, spec: ThumbnailSpec) -> Thumbnail:
     else:
         if animated:  # cut to its first frame (MAX_FRAMES 1)
             frame, duration = next(_frames(img, 1))
-            first, durations = _to_srgb(frame), [duration]
+            first, durations = _drop_unused_alpha(_to_srgb(frame)), [duration]
         else:
             _load(img)
-            first, durations = _to_srgb(ImageOps.exif_transpose(img)), [0]
-        alpha = _uses_alpha(first)
+            first, durations = _drop_unused_alpha(_to_srgb(ImageOps.exif_transpose(img))), [0]
+        alpha = first.mode in ("RGBA", "LA")
         if fmt is None:
             pads = plan(first.size, (spec.width, spec.height), spec.fit).scaled != (spec.width, spec.height)
             fmt = "png" if alpha or pads else "jpeg"
         carries_alpha = OUTPUT_FORMATS[fmt][3]
-        if not alpha and first.mode in ("RGBA", "LA"):
-            first = first.convert("RGB" if first.mode == "RGBA" else "L")
         r = _render(first, spec, transparent_pad=carries_alpha)
         rendered = [r if carries_alpha else _flatten(r)]
     if fmt == "gif":
