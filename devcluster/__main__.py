@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from .binaries import REPO_ROOT, Binaries
-from .components import start_components, start_operator, start_uploader
+from .components import start_component, start_components
 from .processes import StartupError, port_is_listening
 from .stack import LocalCluster
 
@@ -73,13 +73,6 @@ def _write_stack(info: dict) -> None:
     STACK_FILE.chmod(0o600)  # it holds the local S3 credentials
 
 
-def _restart(cluster: LocalCluster, component):
-    """Start ``component`` again as ``start_components`` did (the uploader on its port)."""
-    if component.name == "operator":
-        return start_operator(cluster, STATE / "logs")
-    return start_uploader(cluster, STATE / "logs", port=component.port)
-
-
 def serve() -> int:
     """Run the stack in the foreground until SIGTERM/SIGINT; write ``stack.json`` when ready.
 
@@ -126,7 +119,7 @@ def serve() -> int:
                     restarts[c.name] = restarts.get(c.name, 0) + 1
                     started_at[c.name] = now
                     try:
-                        components[i] = _restart(cluster, c)
+                        components[i] = start_component(cluster, c.name, STATE / "logs", UPLOADER_PORT)
                     except StartupError as e:
                         print(f"{c.name} did not start again: {e}", file=sys.stderr, flush=True)
                         continue

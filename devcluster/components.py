@@ -89,6 +89,14 @@ def start_uploader(cluster: LocalCluster, log_dir: Path, port: int = 0, namespac
     return Component("uploader", proc, url, port)
 
 
+def start_component(cluster: LocalCluster, name: str, log_dir: Path, uploader_port: int = 8000) -> Component:
+    """Start ``make up``'s ``"operator"`` or ``"uploader"`` (on ``uploader_port``); also used to start
+    one again after it exited."""
+    if name == "operator":
+        return start_operator(cluster, log_dir)
+    return start_uploader(cluster, log_dir, port=uploader_port)
+
+
 def start_components(cluster: LocalCluster, log_dir: Path, uploader_port: int = 8000) -> list[Component]:
     """What ``make up`` runs on top of the cluster: CRD, Secret, operator, uploader (on port 8000)."""
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -96,8 +104,8 @@ def start_components(cluster: LocalCluster, log_dir: Path, uploader_port: int = 
     ensure_s3_secret(cluster, "default")
     started: list[Component] = []
     try:
-        started.append(start_operator(cluster, log_dir))
-        started.append(start_uploader(cluster, log_dir, port=uploader_port))
+        for name in ("operator", "uploader"):
+            started.append(start_component(cluster, name, log_dir, uploader_port))
     except BaseException:
         for c in started:
             c.process.stop()
