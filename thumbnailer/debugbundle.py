@@ -642,18 +642,19 @@ def collect(namespace: str, release: str | None = None, kubeconfig: str | None =
         bundle.ok("kubeconfig", where)
     except Exception as e:  # noqa: BLE001
         bundle.fail("kubeconfig", describe_error(e))
-    if kube is not None:
-        bundle.run("thumbnailjobs", lambda: collect_thumbnailjobs(bundle, kube, now))
-        bundle.run("events", lambda: collect_events(bundle, kube))
-        for kind in ("pods", "jobs", "deployments", "leases"):
-            bundle.run(kind, lambda kind=kind: collect_objects(bundle, kube, kind))
-        if "pods" in bundle.facts:
-            collect_logs(bundle, kube, bundle.facts["pods"])
-        else:
-            bundle.fail("logs", "not collected: the pods could not be listed")
-    else:
-        for step in ("thumbnailjobs", "events", "pods", "jobs", "deployments", "leases", "logs"):
+    cluster_steps = [("thumbnailjobs", lambda: collect_thumbnailjobs(bundle, kube, now)),
+                     ("events", lambda: collect_events(bundle, kube)),
+                     *((kind, lambda kind=kind: collect_objects(bundle, kube, kind))
+                       for kind in ("pods", "jobs", "deployments", "leases"))]
+    for step, run in cluster_steps:
+        if kube is None:
             bundle.fail(step, "not collected: no connection to the cluster (see the kubeconfig step)")
+        else:
+            bundle.run(step, run)
+    if "pods" in bundle.facts:
+        collect_logs(bundle, kube, bundle.facts["pods"])
+    else:
+        bundle.fail("logs", "not collected: the pods could not be listed")
     kube_args = [*(["--kubeconfig", kubeconfig] if kubeconfig else []),
                  *(["--kube-context", context] if context else [])]
     collect_helm(bundle, helm, kube_args)
