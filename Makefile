@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: help install binaries test up down status bench e2e images lint clean debug-bundle
+.PHONY: help install binaries docker-engine test up down status bench e2e images lint clean debug-bundle
 
 help:
 	@echo "make up      start the local stack (control plane, S3, dev node, operator, uploader)"
@@ -32,8 +32,12 @@ binaries:
 	@echo "==> server binaries (built once from the Go module proxy, then cached)"
 	@bash hack/provision.sh >/dev/null
 
-test: install binaries
+test: install binaries docker-engine
 	$(VENV)/bin/pytest
+
+# The image tests build and run the images: Debian's docker.io, started if nothing answers.
+docker-engine:
+	@bash hack/docker-engine.sh
 
 up: install binaries
 	$(PY) -m devcluster up
@@ -59,10 +63,11 @@ REVISION = $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(if $(shell g
 SOURCE = $(or $(shell git config --get remote.origin.url 2>/dev/null),unknown)
 BUILD_ARGS = --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) --build-arg SOURCE=$(SOURCE)
 
+# hack/images.sh installs and starts Docker where it can (root, Debian), picks BuildKit where it
+# exists (BUILDER=legacy for the classic builder) and, where python:*-slim cannot be pulled,
+# builds on a base made from Debian packages (PYTHON_IMAGE=... chooses another).
 images:
-	$(if $(shell $(DOCKER) info --format '{{.ServerVersion}}' 2>/dev/null),,$(error make images: no Docker engine answers `$(DOCKER) info`; start Docker (or build on a machine that has it)))
-	$(DOCKER) build -f Dockerfile.operator $(BUILD_ARGS) -t thumbnailer:$(VERSION) .
-	$(DOCKER) build -f Dockerfile.resizer $(BUILD_ARGS) -t thumbnailer-resizer:$(VERSION) .
+	@bash hack/images.sh --builder $(or $(BUILDER),auto)
 
 lint: install
 	$(VENV)/bin/hadolint --config .hadolint.yaml Dockerfile.operator Dockerfile.resizer

@@ -1,16 +1,8 @@
-"""Run a Dockerfile's build stage without Docker: the same COPY and RUN lines.
-
-There is no Docker engine in CI, so the images themselves are never built
-there. What can go wrong in their build stage (a COPY missing a package the
-install needs, an extra that does not install from that subset of the tree, an
-entry point that does not import) is checked by replaying that stage: the
-files each COPY names (filtered by ``.dockerignore``) go into a temporary build
-context, and each RUN line runs there with the stage's ENV, except that
-``VENV`` points into a temporary directory and pip may use its wheel cache.
+"""Read the two Dockerfiles and .dockerignore as Docker does, for the checks that need no engine.
 
 Only the Dockerfile features these two files use are understood (shell-form
-RUN, ENV ``k=v`` pairs, WORKDIR, COPY of relative paths); anything else in the
-build stage raises, so a change that this replay cannot follow fails loudly.
+RUN, ENV ``k=v`` pairs, WORKDIR, COPY of relative paths, ARG, LABEL). The
+images themselves are built and run for real in tests/integration/test_images_run.py.
 """
 
 from __future__ import annotations
@@ -19,10 +11,7 @@ import json
 import os
 import re
 import shlex
-import shutil
-import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
 
 
 @dataclass
@@ -153,107 +142,6 @@ def ignored(path: str, rules: list[tuple[bool, re.Pattern[str]]]) -> bool:
         if any(regex.match(p) for p in prefixes):
             excluded = exclude
     return excluded
-
-
-def context_files(root: Path, source: str, rules) -> list[str]:
-    """Files under ``source`` (relative to ``root``) that the build context holds."""
-    base = root / source
-    if base.is_file():
-        candidates = [source]
-    elif base.is_dir():
-        candidates = [p.relative_to(root).as_posix() for p in sorted(base.rglob("*")) if p.is_file()]
-    else:
-        raise FileNotFoundError(f"COPY source {source!r} is not in {root}")
-    return [c for c in candidates if not ignored(c, rules)]
-
-
-# --- the replay -------------------------------------------------------------
-
-@dataclass
-class Replay:
-    context: Path     # the temporary build context (the stage's WORKDIR)
-    venv: Path        # where VENV pointed
-    copied: list[str]  # every file copied, relative to the context
-    env: dict[str, str]
-    seconds: float
-
-
-def replay_build_stage(dockerfile: Path, repo: Path, workdir: Path, *, stage: str = "build",
-                       python: str) -> Replay:
-    """Copy what ``stage`` COPYs into ``workdir/context`` and run its RUN lines there.
-
-    ``python`` is the interpreter the RUN lines find as ``python`` (the image
-    has python:3.11; the caller passes one of the same minor version).
-    """
-    import time
-
-    df = parse(dockerfile.read_text())
-    st = df.stage(stage)
-    rules = ignore_rules((repo / ".dockerignore").read_text()) if (repo / ".dockerignore").exists() else []
-    context = workdir / "context"
-    venv = workdir / "venv"
-    shims = workdir / "bin"
-    shims.mkdir(parents=True)
-    (shims / "python").symlink_to(python)
-    # A plain environment: the host's PATH (after the `python` shim), no
-    # virtualenv or PYTHONPATH leaking in.
-    env = {"PATH": f"{shims}:{os.environ.get('PATH', '/usr/bin:/bin')}", "HOME": os.environ.get("HOME", "/tmp"),
-           "LANG": "C.UTF-8"}
-    for key in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE",
-                "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy"):
-        if key in os.environ:
-            env[key] = os.environ[key]
-    workdir_in_image: str | None = None
-    copied: list[str] = []
-    started = time.monotonic()
-    for keyword, args in st.instructions:
-        if keyword == "ENV":
-            for key, value in env_pairs(args):
-                if key == "VENV":
-                    env[key] = str(venv)
-                elif key == "PIP_NO_CACHE_DIR":
-                    continue  # the image keeps no cache; here pip may reuse the wheels it has
-                else:
-                    env[key] = expand(value, env)
-        elif keyword == "WORKDIR":
-            workdir_in_image = expand(args, env)
-            context.mkdir(parents=True, exist_ok=True)
-        elif keyword == "COPY":
-            if args.startswith("[") or args.startswith("--"):
-                raise ValueError(f"COPY {args!r}: only `COPY <src>... <dest>` is supported")
-            *sources, dest = shlex.split(args)
-            if workdir_in_image is None:
-                raise ValueError("COPY before WORKDIR")
-            dest = expand(dest, env)
-            if dest.startswith("/"):
-                dest = os.path.relpath(dest, workdir_in_image)
-            target = (context / dest).resolve()
-            if context.resolve() not in (target, *target.parents):
-                raise ValueError(f"COPY destination {dest!r} is outside WORKDIR {workdir_in_image}")
-            for src in sources:
-                src = src.rstrip("/")
-                for rel in context_files(repo, src, rules):
-                    # Docker copies a directory's contents into dest; a file into dest/ (or as dest).
-                    if (repo / src).is_dir():
-                        out = target / Path(rel).relative_to(src)
-                    elif dest.endswith("/") or len(sources) > 1:
-                        out = target / Path(rel).name
-                    else:
-                        out = target
-                    out.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(repo / rel, out)
-                    copied.append(out.relative_to(context).as_posix())
-        elif keyword == "RUN":
-            if args.startswith("["):
-                raise ValueError("exec-form RUN is not supported")
-            proc = subprocess.run(["/bin/sh", "-c", args], cwd=context, env=env, capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise AssertionError(f"RUN {args}\nexit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-        elif keyword in ("ARG", "LABEL"):
-            continue
-        else:
-            raise ValueError(f"the replay does not understand {keyword} in stage {stage!r}")
-    return Replay(context=context, venv=venv, copied=sorted(copied), env=env, seconds=time.monotonic() - started)
 
 
 def exec_form(args: str) -> list[str]:

@@ -14,6 +14,7 @@ def main() -> None:
     kopf.configure(verbose=False, log_format=kopf.LogFormat.JSON)  # structured logs, one JSON object a line
     kopf.run(
         standalone=True,
+        identity=settings.identity(),
         clusterwide=not patterns,
         namespaces=patterns,
         liveness_endpoint=f"http://{settings.liveness_host}:{settings.liveness_port}/healthz",

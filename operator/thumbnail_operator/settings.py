@@ -98,3 +98,19 @@ class OperatorSettings(BaseSettings):
     liveness_port: int = Field(8080, description="Port of the /healthz liveness endpoint.")
     metrics_port: int = Field(9090, description="Port of the Prometheus /metrics endpoint (0: off).")
     liveness_host: str = "0.0.0.0"
+    pod_id: str = Field("", description="This replica's identity for Kopf and the Lease (the chart sets the pod "
+                                        "name). Empty: '<hostname>-<pid>', never the user name, so the image runs "
+                                        "as any UID, with or without a passwd entry.")
+
+    def identity(self) -> str:
+        """This replica's name: ``POD_ID``, else ``<hostname>-<pid>``.
+
+        Kopf's own fallback (``kopf._core.engines.peering.detect_own_id``) calls
+        ``getpass.getuser()``, which raises ``KeyError`` for a UID without a
+        passwd entry (an image's ``USER 10001``, OpenShift's random UIDs); the
+        identity is therefore always given to Kopf, never left to it.
+        """
+        import os
+        import socket
+
+        return self.pod_id or f"{socket.gethostname()}-{os.getpid()}"

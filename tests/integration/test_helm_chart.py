@@ -56,6 +56,13 @@ def test_chart_values_reach_the_operator_settings(binaries, monkeypatch):
     assert settings.max_frames == 50
 
 
+def test_the_operator_gets_its_pod_name_as_kopf_identity(binaries):
+    """Without POD_ID Kopf asks the passwd database for a user name, which UID 10001 has none of."""
+    dep = next(d for d in render(binaries) if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-operator"))
+    env = {v["name"]: v for v in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["POD_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+
+
 def test_pinned_helm_renders_the_chart_without_kube_version(binaries):
     """`helm template` as the README gives it: the pinned helm knows a Kubernetes version the chart accepts
     (built with the version ldflags Helm's own Makefile sets; without them Helm assumes v1.20)."""
