@@ -31,6 +31,11 @@ class Binaries:
     kubectl: Path
     versitygw: Path
     helm: Path
+    #: The real node's kubelet and kube-proxy (built with the control plane).
+    kubelet: Path
+    kube_proxy: Path
+    #: ``docker compose`` v2 as a standalone binary (``docker-compose``), for ``config``.
+    compose: Path
 
     @property
     def path_dirs(self) -> list[str]:
@@ -72,6 +77,9 @@ class Binaries:
             kubectl=find("kubectl"),
             versitygw=find("versitygw"),
             helm=find("helm"),
+            kubelet=find("kubelet"),
+            kube_proxy=find("kube-proxy"),
+            compose=find("docker-compose"),
         )
 
 

@@ -19,12 +19,14 @@ cache=${THUMBNAILER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/thumbnailer}
 export GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
 log() { printf '[provision] %s\n' "$*" >&2; }
 
-k8s_dir=$cache/bin/kubernetes-$KUBERNETES_VERSION
+# -n2: kubelet and kube-proxy (the real node) joined the build.
+k8s_dir=$cache/bin/kubernetes-$KUBERNETES_VERSION-n2
 etcd_dir=$cache/bin/etcd-$ETCD_VERSION
 s3_dir=$cache/bin/versitygw-$VERSITYGW_VERSION
 # -b2: the build recipe changed (Kubernetes version ldflags), so older cached builds are not reused.
 helm_dir=$cache/bin/helm-$HELM_VERSION-b2
-all_dirs=("$k8s_dir" "$etcd_dir" "$s3_dir" "$helm_dir")
+compose_dir=$cache/bin/compose-$COMPOSE_VERSION
+all_dirs=("$k8s_dir" "$etcd_dir" "$s3_dir" "$helm_dir" "$compose_dir")
 
 # Print one PATH-style list of every tool directory.
 print_path() { local IFS=:; echo "${all_dirs[*]}"; }
@@ -64,7 +66,7 @@ build_kubernetes() {
   major=${ver#v}; major=${major%%.*}
   minor=${ver#v*.}; minor=${minor%%.*}
   tmp=$scratch/kubernetes
-  log "kubernetes $ver: kube-apiserver, kube-controller-manager, kubectl (cold: about 5 min on 2 cores, once)"
+  log "kubernetes $ver: kube-apiserver, kube-controller-manager, kubectl, kubelet, kube-proxy (cold: about 8 min on 2 cores, once)"
   wrapper_module "$tmp" k8s.io/kubernetes "$ver" "v0.${ver#v1.}"
   local ld="-s -w" key val
   for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
@@ -75,10 +77,11 @@ build_kubernetes() {
   done
   ( cd "$tmp"
     go get k8s.io/kubernetes/cmd/kube-apiserver@"$ver" k8s.io/kubernetes/cmd/kube-controller-manager@"$ver" \
-           k8s.io/kubernetes/cmd/kubectl@"$ver"
+           k8s.io/kubernetes/cmd/kubectl@"$ver" k8s.io/kubernetes/cmd/kubelet@"$ver" k8s.io/kubernetes/cmd/kube-proxy@"$ver"
     mkdir -p "$k8s_dir"
     go build -trimpath -ldflags "$ld" -o "$k8s_dir/" \
-      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl )
+      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl \
+      k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy )
   "$k8s_dir/kube-apiserver" --version
 }
 
@@ -122,10 +125,24 @@ build_helm() {
   "$helm_dir/helm" version --short
 }
 
+# `go install github.com/docker/compose/v2/cmd@v` is refused (its go.mod has exclude
+# directives), so the module's own source is built in place, with its go.sum.
+build_compose() {
+  log "docker compose $COMPOSE_VERSION (from the module's source)"
+  local dir src=$scratch/compose
+  dir=$(go mod download -json "github.com/docker/compose/v2@$COMPOSE_VERSION" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+  cp -r "$dir" "$src" && chmod -R u+w "$src"
+  mkdir -p "$compose_dir"
+  ( cd "$src" && CGO_ENABLED=0 go build -trimpath \
+      -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION" \
+      -o "$compose_dir/docker-compose" ./cmd )
+  "$compose_dir/docker-compose" version
+}
+
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 total=$SECONDS
-for pair in "etcd:$etcd_dir" "versitygw:$s3_dir" "helm:$helm_dir" "kubernetes:$k8s_dir"; do
+for pair in "etcd:$etcd_dir" "versitygw:$s3_dir" "helm:$helm_dir" "compose:$compose_dir" "kubernetes:$k8s_dir"; do
   name=${pair%%:*} dir=${pair#*:}
   if [[ -f $dir/.complete ]]; then
     log "cached: $name ($dir)"
