@@ -31,11 +31,15 @@ class Binaries:
     kubectl: Path
     versitygw: Path
     helm: Path
-    #: The real node's kubelet and kube-proxy (built with the control plane).
+    #: The real node's kubelet, kube-proxy and scheduler (built with the control plane).
     kubelet: Path
     kube_proxy: Path
+    kube_scheduler: Path
     #: ``docker compose`` v2 as a standalone binary (``docker-compose``), for ``config``.
     compose: Path
+    #: The real node's cluster DNS server and CRI client.
+    coredns: Path
+    crictl: Path
 
     @property
     def path_dirs(self) -> list[str]:
@@ -79,7 +83,10 @@ class Binaries:
             helm=find("helm"),
             kubelet=find("kubelet"),
             kube_proxy=find("kube-proxy"),
+            kube_scheduler=find("kube-scheduler"),
             compose=find("docker-compose"),
+            coredns=find("coredns"),
+            crictl=find("crictl"),
         )
 
 

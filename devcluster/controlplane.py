@@ -1,4 +1,5 @@
-"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager.
+"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager
+(and kube-scheduler, for a real node).
 
 Nothing here is a mock: the API server is the upstream binary with TLS,
 client-certificate authentication, RBAC authorization and service-account
@@ -24,6 +25,8 @@ from .pki import CertificateAuthority, CertPair, write_service_account_keys
 from .processes import ManagedProcess, free_port
 
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+#: ClusterIPs of Services; the first is the ``kubernetes`` Service's.
+SERVICE_CIDR = "10.96.0.0/16"
 
 #: Controllers run by kube-controller-manager (names as of Kubernetes 1.28+).
 CONTROLLERS = (
@@ -39,6 +42,11 @@ CONTROLLERS = (
     "endpointslice-controller",
     "resourcequota-controller",
 )
+
+#: With a real kubelet heartbeating its Node: the node lifecycle controller (it lifts the
+#: not-ready taint a kubelet registers with, and taints and evicts when the node goes away)
+#: and pod garbage collection.
+REAL_NODE_CONTROLLERS = ("node-lifecycle-controller", "pod-garbage-collector-controller")
 
 
 def write_kubeconfig(path: Path, server: str, ca: Path, client: CertPair | None = None,
@@ -76,6 +84,14 @@ class ControlPlane:
 
     state_dir: Path
     binaries: Binaries
+    #: Where the API server listens and what it advertises. 127.0.0.1 for the development
+    #: node; a real node's pods cannot reach the host's loopback, so it gives its bridge
+    #: address (:mod:`devcluster.realnode`), and the ``kubernetes`` Service then has an
+    #: endpoint there (Endpoints refuse loopback addresses).
+    address: str = "127.0.0.1"
+    #: A real kubelet authenticates as ``system:node:<name>``: the Node authorizer and the
+    #: NodeRestriction admission plugin serve it, as on any kubeadm cluster.
+    real_node: bool = False
     processes: list[ManagedProcess] = field(default_factory=list)
     server: str = ""
     admin_kubeconfig: Path | None = None
@@ -105,11 +121,14 @@ class ControlPlane:
             "apiserver", "kube-apiserver", server=True,
             dns_names=("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
                        "kubernetes.default.svc.cluster.local"),
-            ip_addresses=("127.0.0.1", "10.96.0.1"),
+            ip_addresses=tuple(dict.fromkeys(("127.0.0.1", self.address, "10.96.0.1"))),
         )
         admin = ca.issue("admin", "devcluster-admin", organizations=("system:masters",))
         kcm = ca.issue("controller-manager", "system:kube-controller-manager")
         sa = write_service_account_keys(pki)
+        # The API server's client certificate for kubelets (logs, exec, port-forward).
+        kubelet_client = ca.issue("apiserver-kubelet-client", "kube-apiserver-kubelet-client",
+                                  organizations=("system:masters",))
 
         etcd_port, etcd_peer, api_port, kcm_port = free_port(), free_port(), free_port(), free_port()
         self.ports = [etcd_port, etcd_peer, api_port, kcm_port]
@@ -126,22 +145,28 @@ class ControlPlane:
         etcd.wait_until(lambda: b'"health":"true"' in urllib.request.urlopen(
             f"http://127.0.0.1:{etcd_port}/health", timeout=2).read(), timeout, "healthy")
 
-        self.server = f"https://127.0.0.1:{api_port}"
+        self.server = f"https://{self.address}:{api_port}"
+        if self.real_node:
+            node_flags = ["--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
+                          f"--kubelet-certificate-authority={ca.pair.cert}",
+                          f"--kubelet-client-certificate={kubelet_client.cert}",
+                          f"--kubelet-client-key={kubelet_client.key}"]
+        else:
+            # The kubernetes Service's endpoint would be 127.0.0.1, which
+            # Endpoints validation rejects; nothing in-cluster needs it here.
+            node_flags = ["--authorization-mode=RBAC", "--endpoint-reconciler-type=none"]
         apiserver = ManagedProcess("kube-apiserver", [
             str(self.binaries.kube_apiserver),
             f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={api_port}",
+            f"--bind-address={self.address}", f"--advertise-address={self.address}", f"--secure-port={api_port}",
             f"--cert-dir={pki}",
             f"--tls-cert-file={serving.cert}", f"--tls-private-key-file={serving.key}",
             f"--client-ca-file={ca.pair.cert}",
-            "--authorization-mode=RBAC",
+            *node_flags,
             f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
             f"--service-account-key-file={sa.cert}",
             f"--service-account-signing-key-file={sa.key}",
-            "--service-cluster-ip-range=10.96.0.0/16",
-            # The kubernetes Service's endpoint would be 127.0.0.1, which
-            # Endpoints validation rejects; nothing in-cluster needs it here.
-            "--endpoint-reconciler-type=none",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
             # `kubectl logs` reaches the development node's log endpoint at its InternalIP
             # (127.0.0.1); its Hostname address ("devnode") resolves nowhere.
             "--kubelet-preferred-address-types=InternalIP",
@@ -170,7 +195,7 @@ class ControlPlane:
             "--use-service-account-credentials=true",
             f"--service-account-private-key-file={sa.key}",
             f"--root-ca-file={ca.pair.cert}",
-            "--controllers=" + ",".join(CONTROLLERS),
+            "--controllers=" + ",".join(CONTROLLERS + (REAL_NODE_CONTROLLERS if self.real_node else ())),
             "--v=1",
         ], logs / "kube-controller-manager.log")
         self.processes.append(controller_manager)
@@ -180,6 +205,22 @@ class ControlPlane:
                 context=ctx, timeout=2).status == 200,
             timeout, "creating the default ServiceAccount",
         )
+
+        if self.real_node:  # the development node binds its pods itself
+            sched = ca.issue("scheduler", "system:kube-scheduler")
+            sched_kubeconfig = write_kubeconfig(d / "scheduler.kubeconfig", self.server, ca.pair.cert, sched,
+                                                user="system:kube-scheduler")
+            sched_port = free_port()
+            self.ports.append(sched_port)
+            scheduler = ManagedProcess("kube-scheduler", [
+                str(self.binaries.kube_scheduler),
+                f"--kubeconfig={sched_kubeconfig}",
+                f"--authentication-kubeconfig={sched_kubeconfig}",
+                f"--authorization-kubeconfig={sched_kubeconfig}",
+                "--bind-address=127.0.0.1", f"--secure-port={sched_port}", f"--cert-dir={pki / 'scheduler'}",
+                "--leader-elect=false", "--v=1",
+            ], logs / "kube-scheduler.log")
+            self.processes.append(scheduler)
 
     def stop(self) -> None:
         """Stop the servers in reverse order of start; safe to call twice."""

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Make sure a Docker engine answers: install Debian's docker.io (dockerd,
-# containerd, runc) and mmdebstrap when they are missing, and start dockerd in
-# the background when nothing answers `docker info`. Idempotent; used by
-# `make images`, `make test` and CI. Prints nothing on success but progress.
+# containerd, runc) and mmdebstrap when they are missing, with what the real
+# node needs beside them (the CNI plugins, conntrack, catatonit for its pause
+# image), and start dockerd in the background when nothing answers `docker
+# info`. Idempotent; used by `make images`, `make test`, `make up NODE=real` and
+# CI. Prints nothing on success but progress.
 #
 #   hack/docker-engine.sh           ensure the engine, exit 0 when it answers
 #
@@ -14,11 +16,13 @@ log() { printf '[docker-engine] %s\n' "$*" >&2; }
 
 answers() { docker info --format '{{.ServerVersion}}' >/dev/null 2>&1; }
 
-if answers; then exit 0; fi
-
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+[[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/firewall ]] || need+=(containernetworking-plugins)
+command -v conntrack >/dev/null || need+=(conntrack)
+[[ -x /usr/bin/catatonit ]] || need+=(catatonit)
+if ((${#need[@]} == 0)) && answers; then exit 0; fi
 # The Docker CLI: Debian's docker.io brings /usr/bin/docker; keep a newer one already on PATH.
 if ((${#need[@]})); then
   [[ $(id -u) == 0 ]] || { log "need root to apt-get install ${need[*]}"; exit 1; }

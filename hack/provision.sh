@@ -19,14 +19,16 @@ cache=${THUMBNAILER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/thumbnailer}
 export GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
 log() { printf '[provision] %s\n' "$*" >&2; }
 
-# -n2: kubelet and kube-proxy (the real node) joined the build.
-k8s_dir=$cache/bin/kubernetes-$KUBERNETES_VERSION-n2
+# -n3: kubelet, kube-proxy and kube-scheduler (the real node) joined the build.
+k8s_dir=$cache/bin/kubernetes-$KUBERNETES_VERSION-n3
 etcd_dir=$cache/bin/etcd-$ETCD_VERSION
 s3_dir=$cache/bin/versitygw-$VERSITYGW_VERSION
 # -b2: the build recipe changed (Kubernetes version ldflags), so older cached builds are not reused.
 helm_dir=$cache/bin/helm-$HELM_VERSION-b2
 compose_dir=$cache/bin/compose-$COMPOSE_VERSION
-all_dirs=("$k8s_dir" "$etcd_dir" "$s3_dir" "$helm_dir" "$compose_dir")
+coredns_dir=$cache/bin/coredns-$COREDNS_VERSION
+crictl_dir=$cache/bin/crictl-$CRICTL_VERSION
+all_dirs=("$k8s_dir" "$etcd_dir" "$s3_dir" "$helm_dir" "$compose_dir" "$coredns_dir" "$crictl_dir")
 
 # Print one PATH-style list of every tool directory.
 print_path() { local IFS=:; echo "${all_dirs[*]}"; }
@@ -66,7 +68,7 @@ build_kubernetes() {
   major=${ver#v}; major=${major%%.*}
   minor=${ver#v*.}; minor=${minor%%.*}
   tmp=$scratch/kubernetes
-  log "kubernetes $ver: kube-apiserver, kube-controller-manager, kubectl, kubelet, kube-proxy (cold: about 8 min on 2 cores, once)"
+  log "kubernetes $ver: kube-apiserver, kube-controller-manager, kubectl, kubelet, kube-proxy, kube-scheduler (cold: about 8 min on 2 cores, once)"
   wrapper_module "$tmp" k8s.io/kubernetes "$ver" "v0.${ver#v1.}"
   local ld="-s -w" key val
   for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
@@ -77,11 +79,12 @@ build_kubernetes() {
   done
   ( cd "$tmp"
     go get k8s.io/kubernetes/cmd/kube-apiserver@"$ver" k8s.io/kubernetes/cmd/kube-controller-manager@"$ver" \
-           k8s.io/kubernetes/cmd/kubectl@"$ver" k8s.io/kubernetes/cmd/kubelet@"$ver" k8s.io/kubernetes/cmd/kube-proxy@"$ver"
+           k8s.io/kubernetes/cmd/kubectl@"$ver" k8s.io/kubernetes/cmd/kubelet@"$ver" k8s.io/kubernetes/cmd/kube-proxy@"$ver" \
+           k8s.io/kubernetes/cmd/kube-scheduler@"$ver"
     mkdir -p "$k8s_dir"
     go build -trimpath -ldflags "$ld" -o "$k8s_dir/" \
       k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl \
-      k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy )
+      k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy k8s.io/kubernetes/cmd/kube-scheduler )
   "$k8s_dir/kube-apiserver" --version
 }
 
@@ -125,6 +128,17 @@ build_helm() {
   "$helm_dir/helm" version --short
 }
 
+# Static (CGO off): the CoreDNS image is that one file on an empty base.
+build_coredns() {
+  log "coredns $COREDNS_VERSION"
+  CGO_ENABLED=0 build_gobin "$coredns_dir" "github.com/coredns/coredns@$COREDNS_VERSION"
+}
+
+build_crictl() {
+  log "crictl $CRICTL_VERSION"
+  CGO_ENABLED=0 build_gobin "$crictl_dir" "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
+}
+
 # `go install github.com/docker/compose/v2/cmd@v` is refused (its go.mod has exclude
 # directives), so the module's own source is built in place, with its go.sum.
 build_compose() {
@@ -142,7 +156,8 @@ build_compose() {
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 total=$SECONDS
-for pair in "etcd:$etcd_dir" "versitygw:$s3_dir" "helm:$helm_dir" "compose:$compose_dir" "kubernetes:$k8s_dir"; do
+for pair in "etcd:$etcd_dir" "versitygw:$s3_dir" "helm:$helm_dir" "compose:$compose_dir" "coredns:$coredns_dir" \
+            "crictl:$crictl_dir" "kubernetes:$k8s_dir"; do
   name=${pair%%:*} dir=${pair#*:}
   if [[ -f $dir/.complete ]]; then
     log "cached: $name ($dir)"

@@ -47,6 +47,14 @@ def build(builder: str = "auto", version: str | None = None, timeout: float = 12
     return Built(used, sizes)
 
 
+def base() -> str:
+    """The base ``hack/images.sh`` builds on (``--base-only``): an image with glibc and Python."""
+    proc = subprocess.run(["bash", str(IMAGES_SH), "--base-only"], capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise ImageBuildError(f"hack/images.sh --base-only exited {proc.returncode}:\n{proc.stderr[-4000:]}")
+    return proc.stdout.strip().splitlines()[-1]
+
+
 def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """``docker <args>`` (text mode); raises ``CalledProcessError`` if ``check`` and it fails."""
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=timeout)

@@ -15,6 +15,8 @@ MANAGED_BY = "thumbnailer-operator"
 LABEL_THUMBNAILJOB = f"{api.GROUP}/thumbnailjob"
 LABEL_GENERATION = f"{api.GROUP}/generation"
 CONTAINER = "resizer"
+#: UID and GID of the resizer process: the images' `USER 10001:10001` and the chart's pods.
+RESIZER_UID = 10001
 _MAX_NAME = 63  # Job names become the pods' job-name label value: at most 63 characters
 
 
@@ -86,7 +88,10 @@ def build_job(tj: dict, settings: OperatorSettings) -> dict:
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
-        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        # The user and group are explicit: from the image's `USER 10001:10001` kubelet takes only
+        # the UID, and without a passwd entry the runtime then starts the process with GID 0.
+        "securityContext": {"runAsNonRoot": True, "runAsUser": RESIZER_UID, "runAsGroup": RESIZER_UID,
+                            "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [{
             "name": CONTAINER,
             "image": settings.resizer_image,

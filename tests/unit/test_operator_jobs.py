@@ -1,5 +1,7 @@
 """The Job the operator builds for a ThumbnailJob (pure function, plain dicts)."""
 
+import pathlib
+
 from resizer.errors import EXIT_BAD_IMAGE, EXIT_CONFIG, EXIT_INTERNAL, EXIT_RETRYABLE
 from thumbnail_operator.jobs import build_job, job_name
 from thumbnail_operator.settings import OperatorSettings
@@ -110,3 +112,12 @@ def test_resizer_resources_come_from_the_settings(monkeypatch):
     monkeypatch.setenv("RESIZER_RESOURCES", '{"requests": {"cpu": "1"}, "limits": {"memory": "2Gi"}}')
     container = build_job(thumbnailjob(), OperatorSettings())["spec"]["template"]["spec"]["containers"][0]
     assert container["resources"] == {"requests": {"cpu": "1"}, "limits": {"memory": "2Gi"}}
+
+
+def test_resizer_runs_as_the_images_user_and_group_not_gid_0():
+    """kubelet takes only the UID from an image's USER uid:gid; the GID must be in the pod spec."""
+    from thumbnail_operator.jobs import RESIZER_UID
+    sc = build_job(thumbnailjob(), SETTINGS)["spec"]["template"]["spec"]["securityContext"]
+    assert (sc["runAsUser"], sc["runAsGroup"], sc["runAsNonRoot"]) == (RESIZER_UID, RESIZER_UID, True)
+    dockerfile = (pathlib.Path(__file__).resolve().parents[2] / "Dockerfile.resizer").read_text()
+    assert f"USER {RESIZER_UID}:{RESIZER_UID}" in dockerfile
