@@ -8,28 +8,24 @@ from pathlib import Path
 
 import requests
 
-from devcluster.nodestack import NodeCluster
+from devcluster.nodestack import Installation, NodeCluster
 from waiting import wait_for
 
 NAMESPACE = "thumbnailer"
 RELEASE = "thumbs"
 FULLNAME = f"{RELEASE}-thumbnailer"
-S3_SECRET = "thumbnailer-s3"
-BUCKET = "thumbnails"
 PHOTOS = Path(__file__).resolve().parents[1] / "data" / "photos"
 
 
 @dataclass
 class Release:
-    """The chart installed on the node: where its uploader and S3 store answer from this machine."""
+    """The chart installed on the node (:class:`Installation`), with what the tests do with it."""
 
     cluster: NodeCluster
-    namespace: str
-    uploader: str          # http://<ClusterIP>:80 (kube-proxy makes ClusterIPs work from the node too)
-    s3_endpoint: str       # <ClusterIP>:7070
-    access_key: str
-    secret_key: str
-    values: tuple[str, ...]
+    installation: Installation
+
+    def __getattr__(self, name: str):  # namespace, uploader, s3_endpoint, access_key, secret_key, values
+        return getattr(self.installation, name)
 
     def s3(self):
         from minio import Minio
@@ -56,7 +52,3 @@ class Release:
 
     def resource(self, name: str) -> dict:
         return json.loads(self.kubectl("get", "thumbnailjob", name, "-o", "json").stdout)
-
-
-def cluster_ip(cluster: NodeCluster, namespace: str, service: str) -> str:
-    return cluster.kubectl("-n", namespace, "get", "service", service, "-o", "jsonpath={.spec.clusterIP}").stdout
