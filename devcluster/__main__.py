@@ -135,8 +135,22 @@ def serve() -> int:
     return 0
 
 
-def up(timeout: float) -> int:
-    """Start ``serve`` detached; return once it is ready (0) or has failed (1)."""
+def serve_real() -> int:
+    """``serve --node real``: :func:`devcluster.nodeserve.serve` with this stack's state and port."""
+    from .nodeserve import serve as serve_node
+
+    try:
+        return serve_node(STATE, UPLOADER_PORT, _write_stack)
+    finally:
+        STACK_FILE.unlink(missing_ok=True)
+
+
+def up(timeout: float, node: str = "dev") -> int:
+    """Start ``serve`` detached; return once it is ready (0) or has failed (1).
+
+    ``node="real"``: the chart on a real node (:mod:`devcluster.nodeserve`) instead of
+    the processes on the development node.
+    """
     current = _read_stack()
     if current and _alive(current["pid"]):
         print(f"already up (pid {current['pid']}); `make down` first")
@@ -147,11 +161,15 @@ def up(timeout: float) -> int:
     # Build (or find) the binaries in the foreground so their progress shows.
     Binaries.provision()
     log = open(STATE / "logs" / "stack.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "devcluster", "serve"], cwd=STATE, stdout=log,
+    proc = subprocess.Popen([sys.executable, "-m", "devcluster", "serve", "--node", node], cwd=STATE, stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + timeout
-    print("starting etcd, kube-apiserver, kube-controller-manager, S3 server, development node, "
-          "operator and uploader ...", flush=True)
+    if node == "real":
+        print("building the images, starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler, "
+              "containerd, kubelet, kube-proxy and CoreDNS, then helm install of the chart ...", flush=True)
+    else:
+        print("starting etcd, kube-apiserver, kube-controller-manager, S3 server, development node, "
+              "operator and uploader ...", flush=True)
     while time.monotonic() < deadline:
         info = _read_stack()
         if info:
@@ -238,14 +256,18 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_up = sub.add_parser("up", help="start the stack in the background")
     p_up.add_argument("--timeout", type=float, default=300)
+    p_up.add_argument("--node", choices=("dev", "real"), default="dev",
+                      help="dev: pods as processes (fast); real: containerd, kubelet and the chart (root)")
     sub.add_parser("down", help="stop the stack")
     sub.add_parser("status", help="show the running stack")
     p_put = sub.add_parser("put", help="upload a file into the stack's bucket")
     p_put.add_argument("file", type=Path)
     p_put.add_argument("key")
-    sub.add_parser("serve", help="run the stack in the foreground (used by up)")
+    p_serve = sub.add_parser("serve", help="run the stack in the foreground (used by up)")
+    p_serve.add_argument("--node", choices=("dev", "real"), default="dev")
     args = parser.parse_args(argv)
-    code = {"up": lambda: up(args.timeout), "down": down, "status": status, "serve": serve,
+    code = {"up": lambda: up(args.timeout, args.node), "down": down, "status": status,
+            "serve": lambda: serve_real() if args.node == "real" else serve(),
             "put": lambda: put(args.file, args.key)}[args.cmd]()
     sys.exit(code)
 
