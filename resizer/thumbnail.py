@@ -438,10 +438,22 @@ def _make(fp: BinaryIO, spec: ThumbnailSpec) -> Thumbnail:
                      extension=ext, frames=len(rendered), source_format=source_format, source_frames=source_frames)
 
 
+def exif_orientation(img: Image.Image) -> int:
+    """The EXIF Orientation (tag 0x0112) that ``ImageOps.exif_transpose`` applies: 1 to 8.
+
+    Anything else a file may store there (text ``"6"``, bytes, a list, 9, a negative
+    rational) is not an orientation: Pillow leaves such an image as it is, so this
+    answers 1 (upright) instead of letting the comparison raise. A float equal to
+    1..8 (``6.0``) counts, since Pillow's table lookup matches it too.
+    """
+    value = img.getexif().get(0x0112, 1)
+    return int(value) if isinstance(value, (int, float)) and value in range(1, 9) else 1
+
+
 def _draft(img: Image.Image, spec: ThumbnailSpec) -> None:
     """Let libjpeg decode at 1/2, 1/4 or 1/8 scale (DCT scaling) while keeping at
     least 2x the pixels the crop needs, so Lanczos still has real detail."""
-    oriented = img.size if img.getexif().get(0x0112, 1) < 5 else img.size[::-1]
+    oriented = img.size if exif_orientation(img) < 5 else img.size[::-1]
     p = plan(oriented, (spec.width, spec.height), spec.fit)
     crop_w, crop_h = p.crop[2] - p.crop[0], p.crop[3] - p.crop[1]
     k = min(crop_w / p.scaled[0], crop_h / p.scaled[1]) / 2
