@@ -39,3 +39,10 @@ def container_env(objects: list[dict], deployment: str, namespace: str = "defaul
         elif var.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.namespace":
             env[var["name"]] = namespace
     return env
+
+
+def with_session_store(cluster, binaries, namespace: str) -> list[dict]:
+    """The chart's objects for ``namespace`` with the test session's S3 server as its external store
+    (and the Secret ``thumbnailer-s3`` the harness creates)."""
+    return render(binaries, "--set", "minio.enabled=false", "--set", f"s3.endpoint={cluster.s3.endpoint}",
+                  "--set", "s3.existingSecret=thumbnailer-s3", namespace=namespace)

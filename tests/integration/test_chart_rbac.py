@@ -12,17 +12,12 @@ import pytest
 import requests
 from kubernetes import client
 
-from chartrender import RELEASE, container_env, render
+from chartrender import RELEASE, container_env, with_session_store
 from devcluster.components import ensure_s3_secret, start_operator, start_uploader
 
 pytestmark = pytest.mark.integration
 PHOTO = Path(__file__).resolve().parents[1] / "data" / "photos" / "chelsea.png"
 
-
-def chart_objects(cluster, binaries, ns: str) -> list[dict]:
-    """The chart's objects for namespace ``ns``, with the session's S3 server as the external store."""
-    return render(binaries, "--set", "minio.enabled=false", "--set", f"s3.endpoint={cluster.s3.endpoint}",
-                  "--set", "s3.existingSecret=thumbnailer-s3", namespace=ns)
 
 
 @pytest.fixture
@@ -33,7 +28,7 @@ def chart_namespace(cluster, crd, api_client, binaries):
     core.create_namespace({"metadata": {"name": ns, "labels": {
         "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"}}})
     ensure_s3_secret(cluster, ns)
-    rbac = [d for d in chart_objects(cluster, binaries, ns) if d["kind"] in ("ServiceAccount", "Role", "RoleBinding")]
+    rbac = [d for d in with_session_store(cluster, binaries, ns) if d["kind"] in ("ServiceAccount", "Role", "RoleBinding")]
     assert {d["kind"] for d in rbac} == {"ServiceAccount", "Role", "RoleBinding"}
     cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": rbac}))
     yield ns
@@ -56,7 +51,7 @@ def test_chart_service_accounts_run_the_main_job_in_a_restricted_namespace(clust
     """The operator and the uploader run with the chart's env (so its values must parse) and as its ServiceAccounts."""
     ns = chart_namespace
     operator_sa, uploader_sa = f"{RELEASE}-thumbnailer-operator", f"{RELEASE}-thumbnailer-uploader"
-    objects = chart_objects(cluster, binaries, ns)
+    objects = with_session_store(cluster, binaries, ns)
     op_env = container_env(objects, operator_sa, ns)
     up_env = container_env(objects, uploader_sa, ns)
     assert op_env["WATCH_NAMESPACE"] == ns and op_env["MAX_PIXELS"] == "89478485"  # digits, not 8.9478485e+07

@@ -21,7 +21,7 @@ from kubernetes import client
 from PIL import Image
 
 import images
-from chartrender import RELEASE, container_env, render
+from chartrender import RELEASE, container_env, with_session_store
 from devcluster.components import ensure_s3_secret
 from devcluster.processes import free_port
 from waiting import wait_for
@@ -47,15 +47,11 @@ def chart_namespace(cluster, crd, api_client, binaries):
     core = client.CoreV1Api(api_client)
     core.create_namespace({"metadata": {"name": ns}})
     ensure_s3_secret(cluster, ns)
-    rbac = [d for d in chart_objects(cluster, binaries, ns) if d["kind"] in ("ServiceAccount", "Role", "RoleBinding")]
+    rbac = [d for d in with_session_store(cluster, binaries, ns) if d["kind"] in ("ServiceAccount", "Role", "RoleBinding")]
     cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": rbac}))
     yield ns
     core.delete_namespace(ns)
 
-
-def chart_objects(cluster, binaries, ns: str) -> list[dict]:
-    return render(binaries, "--set", "minio.enabled=false", "--set", f"s3.endpoint={cluster.s3.endpoint}",
-                  "--set", "s3.existingSecret=thumbnailer-s3", namespace=ns)
 
 
 def readable_token_kubeconfig(cluster, api_client, ns: str, sa: str, path: Path) -> Path:
@@ -125,7 +121,7 @@ def test_both_builders_build_every_image():
 def test_operator_and_uploader_images_run_the_main_job_as_uid_10001_read_only(
         built, cluster, api_client, binaries, chart_namespace, tmp_path):
     ns = chart_namespace
-    objects = chart_objects(cluster, binaries, ns)
+    objects = with_session_store(cluster, binaries, ns)
     operator_sa, uploader_sa = f"{RELEASE}-thumbnailer-operator", f"{RELEASE}-thumbnailer-uploader"
     live, up_port = free_port(), free_port()
     op_env = {**container_env(objects, operator_sa, ns), "KUBECONFIG": "/config/kubeconfig",
