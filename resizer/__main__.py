@@ -27,6 +27,7 @@ import tempfile
 
 from .errors import (EXIT_BAD_IMAGE, EXIT_CONFIG, EXIT_INTERNAL, EXIT_OK, EXIT_RETRYABLE, ImageRejected,
                      SourceMissing, StoreRefused, StoreUnavailable)
+from .budget import cpu_budget
 from .settings import ResizerSettings, SettingsError
 from .store import ObjectStore
 from .thumbnail import make_thumbnail
@@ -37,16 +38,20 @@ log = logging.getLogger("resizer")
 MAX_MESSAGE = 1000
 
 
-def run(settings: ResizerSettings) -> dict:
+def run(settings: ResizerSettings, hard_cpu_limit: bool = False) -> dict:
     """Make and store one thumbnail; returns the JSON-able result.
 
-    Raises :class:`ImageRejected`, :class:`SourceMissing` or :class:`StoreUnavailable`.
+    The thumbnail is made within ``settings.max_cpu_seconds`` of CPU time
+    (:func:`resizer.budget.cpu_budget`; ``hard_cpu_limit`` adds the kernel's SIGKILL
+    backstop, for the program only). Raises :class:`ImageRejected` (``TooComplex``
+    past the budget), :class:`SourceMissing` or :class:`StoreUnavailable`.
     """
     store = ObjectStore(settings)
     with tempfile.TemporaryFile() as spool:
         store.download(settings.source_bucket, settings.source_key, spool, settings.max_bytes)
         spool.seek(0)
-        thumb = make_thumbnail(spool, settings.spec)
+        with cpu_budget(settings.max_cpu_seconds, hard=hard_cpu_limit):
+            thumb = make_thumbnail(spool, settings.spec)
     key = f"{settings.output_key}.{thumb.extension}"
     store.upload(settings.output_bucket, key, thumb.data, thumb.content_type)
     if settings.previous_output_key and settings.previous_output_key != key:
@@ -84,13 +89,16 @@ def _report(path: str, message: str) -> None:
         log.debug("cannot write termination message to %s: %s", path, e)
 
 
-def main() -> int:
-    """Entry point; returns the process exit code (see the module docstring)."""
+def main(hard_cpu_limit: bool = False) -> int:
+    """Entry point; returns the process exit code (see the module docstring).
+
+    ``hard_cpu_limit``: also lower the hard ``RLIMIT_CPU`` (irreversible; ``python -m resizer`` does).
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s resizer %(levelname)s %(message)s")
     # Known before the other settings are parsed, so a settings error is reported too.
     path = os.environ.get("TERMINATION_MESSAGE_PATH", "").strip() or "/dev/termination-log"
     try:
-        result = run(ResizerSettings.from_env())
+        result = run(ResizerSettings.from_env(), hard_cpu_limit)
     except SettingsError as e:
         code, message = EXIT_CONFIG, f"InvalidConfiguration: {e}"
     except ImageRejected as e:
@@ -114,4 +122,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(hard_cpu_limit=True))

@@ -42,6 +42,8 @@ class ImageRejected(Refusal):
     ``reason`` is a CamelCase word for a Kubernetes condition (``NotAnImage``,
     ``UnsupportedFormat``, ``ImageTooLarge``, ``FileTooLarge``,
     ``TruncatedImage``, ``CorruptImage``, ``EmptyFile``, ``MetadataTooLarge``,
+    ``TooComplex`` (over the CPU budget, or more JPEG scans than any encoder writes),
+    ``OutputTooLarge`` (width x height x frames of the result over its budget),
     and ``InvalidSourceKey`` / ``InvalidSourceBucket`` for a source name the S3
     client or server refuses); ``message`` is one short sentence for a person.
     """

@@ -11,7 +11,11 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from .geometry import FITS
-from .thumbnail import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS, OUTPUT_FORMATS, ThumbnailSpec
+from .thumbnail import DEFAULT_MAX_FRAMES, DEFAULT_MAX_OUTPUT_PIXELS, DEFAULT_MAX_PIXELS, OUTPUT_FORMATS, ThumbnailSpec
+
+#: CPU seconds one image may cost (``MAX_CPU_SECONDS``): the costliest legitimate image measured, an
+#: 89-megapixel WebP or PNG, takes about 4.
+DEFAULT_MAX_CPU_SECONDS = 15
 
 
 class SettingsError(ValueError):
@@ -41,6 +45,9 @@ class ResizerSettings:
     MAX_PIXELS                decompression-bomb limit, pixels             89478485
     MAX_BYTES                 largest source accepted, bytes               52428800
     MAX_FRAMES                frames kept from an animation                200
+    MAX_OUTPUT_PIXELS         output budget: width x height x frames       16777216
+    MAX_CPU_SECONDS           CPU time one image may cost, seconds         15
+                              (then ``TooComplex``; SIGKILL 10 s later)
     ACCEPT_TRUNCATED          ``true``: render what a truncated file has   false
     TERMINATION_MESSAGE_PATH  where the outcome is written for the pod     /dev/termination-log
                               (read by ``resizer.__main__``)
@@ -59,6 +66,7 @@ class ResizerSettings:
     previous_output_key: str
     spec: ThumbnailSpec
     max_bytes: int
+    max_cpu_seconds: int = DEFAULT_MAX_CPU_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "ResizerSettings":
@@ -109,7 +117,9 @@ class ResizerSettings:
                 format=fmt,
                 max_pixels=integer("MAX_PIXELS", DEFAULT_MAX_PIXELS),
                 max_frames=integer("MAX_FRAMES", DEFAULT_MAX_FRAMES),
+                max_output_pixels=integer("MAX_OUTPUT_PIXELS", DEFAULT_MAX_OUTPUT_PIXELS),
                 accept_truncated=env.get("ACCEPT_TRUNCATED", "").strip().lower() in ("1", "true", "yes"),
             ),
             max_bytes=integer("MAX_BYTES", 50 * 1024 * 1024),
+            max_cpu_seconds=integer("MAX_CPU_SECONDS", DEFAULT_MAX_CPU_SECONDS),
         )

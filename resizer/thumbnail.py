@@ -5,15 +5,22 @@ The path every image takes (each step names the fault it prevents):
 1. **Sniff and open** from the bytes, never the name, with only the allowed
    decoders (:data:`INPUT_FORMATS`). SVG and other non-rasters are refused.
 2. **Decompression bomb**: the declared width x height is checked against the
-   pixel limit from the header, before any pixel is decoded.
+   pixel limit from the header, before any pixel is decoded, and again for every
+   animation frame as it is reached (a frame may grow the canvas).
+   **Cost bombs**: a JPEG with more than :data:`~resizer.structure.MAX_JPEG_SCANS`
+   scans is refused from its markers (``TooComplex``); a TIFF's later pages are never
+   walked; the output (width x height x frames) has a budget (``OutputTooLarge``);
+   and the program runs under a CPU-time budget (:mod:`resizer.budget`).
 3. **Decode** (JPEG via ``draft`` at the smallest DCT scale that still covers
    the target, which Pillow documents as lossless for quality at 2x the
    target); a truncated or corrupt file fails with a reason.
-4. **EXIF orientation** applied (``ImageOps.exif_transpose``), so phone photos
-   are upright and the crop is taken from the displayed image.
+4. **EXIF orientation** applied (:func:`exif_orientation`, then a transpose; the
+   source's EXIF is never re-serialised), so phone photos are upright and the crop
+   is taken from the displayed image. An unusable EXIF value counts as upright.
 5. **Colour**: an embedded ICC profile (Adobe RGB, Display P3, CMYK press
    profiles) is converted to sRGB with LittleCMS; CMYK without a profile uses
    Pillow's conversion; 16-bit greyscale is scaled (value/257), not clipped;
+   32-bit float greyscale in 0..1 (the TIFF convention, SampleFormat 3) is scaled x255;
    1-bit and palette images are widened so resampling can antialias.
 6. **Resample** per :mod:`resizer.geometry` with Lanczos on premultiplied alpha
    (no dark fringes around transparent edges).
@@ -27,14 +34,16 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import struct
 import warnings
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
-from PIL import Image, ImageCms, ImageFile, ImageOps, ImageSequence, PngImagePlugin
+from PIL import Image, ImageCms, ImageFile, PngImagePlugin
 
 from .errors import ImageRejected
 from .geometry import Fit, plan
+from .structure import MAX_JPEG_SCANS, announced_format, count_jpeg_scans
 
 #: Pillow's own decompression-bomb warning threshold (``Image.MAX_IMAGE_PIXELS``,
 #: 89,478,485 px: about 89.5 megapixels, a 9459 x 9459 image).
@@ -42,6 +51,9 @@ DEFAULT_MAX_PIXELS = 89_478_485
 #: Frames kept from an animation: a longer one is cut there (it plays its first
 #: DEFAULT_MAX_FRAMES frames) and the result says so (``frames`` < ``source_frames``).
 DEFAULT_MAX_FRAMES = 200
+#: Output budget: width x height x frames kept, in pixels. 4096 x 4096 (one 64 MB RGBA frame,
+#: or 200 frames of 289 x 289): the encoder holds every output frame of an animation.
+DEFAULT_MAX_OUTPUT_PIXELS = 16_777_216
 
 #: Decoders Pillow may use. Everything else (SVG, PDF, EPS, PSD, ...) is refused.
 #: HEIF (HEIC from iPhones) comes from the pillow-heif wheel, AVIF from Pillow itself.
@@ -78,6 +90,7 @@ class ThumbnailSpec:
     format: str | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_frames: int = DEFAULT_MAX_FRAMES
+    max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS
     #: Render what is there of a truncated file instead of failing (the missing part stays grey).
     accept_truncated: bool = False
 
@@ -163,12 +176,16 @@ def open_image(fp: BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Imag
             "(decompression bomb protection)",
         ) from e
     except Image.UnidentifiedImageError as e:
+        announced = announced_format(head)
+        if announced:  # Pillow's plugin for it failed (e.g. a TIFF page without ImageWidth): damaged
+            raise ImageRejected("CorruptImage", f"the file starts as a {announced} image but its structure "
+                                                "is damaged (no decoder can read its header)") from e
         raise ImageRejected("NotAnImage", "cannot identify an image format in the file (accepted: "
                                           + ", ".join(INPUT_FORMATS) + ")") from e
     except ValueError as e:  # e.g. PNG text chunks that inflate past Pillow's cap
         raise ImageRejected("MetadataTooLarge", f"the image's metadata is too large to read ({e})") from e
-    except (OSError, SyntaxError, EOFError) as e:
-        raise ImageRejected("CorruptImage", f"the image header is damaged ({e})") from e
+    except DECODER_ERRORS as e:
+        raise ImageRejected("CorruptImage", f"the image header is damaged ({_describe(e)})") from e
     w, h = img.size
     if w * h > max_pixels:
         raise ImageRejected(
@@ -181,26 +198,62 @@ def open_image(fp: BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Imag
     return img
 
 
-def _load(img: Image.Image) -> None:
+#: What Pillow's decoders and plugins raise on a malformed file. Besides the documented
+#: OSError/SyntaxError (a damaged structure), plugins let through the errors of the code
+#: that parses the structure: a missing tag (KeyError, TypeError "Missing dimensions"),
+#: a short field (struct.error, IndexError), an absurd value (ZeroDivisionError, OverflowError).
+DECODER_ERRORS = (OSError, SyntaxError, ValueError, EOFError, KeyError, TypeError, IndexError,
+                  struct.error, ZeroDivisionError, OverflowError)
+
+
+def _describe(error: BaseException) -> str:
+    text = " ".join(str(error).split())[:200]
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+@contextlib.contextmanager
+def _decoding(what: str, max_pixels: int) -> Iterator[None]:
+    """Map what Pillow raises while reading ``what`` (e.g. "frame 3") to :class:`ImageRejected`.
+
+    ``Image.DecompressionBombError`` (Pillow's own stop at twice ``MAX_IMAGE_PIXELS``, raised
+    when a frame grows the canvas) is ``ImageTooLarge``; a truncated stream ``TruncatedImage``;
+    any other :data:`DECODER_ERRORS` ``CorruptImage``. ``MemoryError`` and bugs pass through.
+    """
     try:
-        img.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked by us
+            yield
+    except ImageRejected:
+        raise
+    except Image.DecompressionBombError as e:
+        raise ImageRejected("ImageTooLarge", f"{what} is over the limit of {max_pixels / 1e6:.1f} megapixels "
+                                             f"(decompression bomb protection): {_describe(e)}") from e
     except OSError as e:
         if "truncated" in str(e) or "not enough data" in str(e).lower():
             raise ImageRejected("TruncatedImage", "the image file is truncated (incomplete upload?)") from e
-        raise ImageRejected("CorruptImage", f"the image data cannot be decoded ({e})") from e
-    except (SyntaxError, ValueError, EOFError) as e:
-        raise ImageRejected("CorruptImage", f"the image data cannot be decoded ({e})") from e
+        raise ImageRejected("CorruptImage", f"{what} cannot be decoded ({_describe(e)})") from e
+    except DECODER_ERRORS as e:
+        raise ImageRejected("CorruptImage", f"{what} cannot be decoded ({_describe(e)})") from e
+
+
+def _load(img: Image.Image, max_pixels: int, what: str = "the image data") -> None:
+    with _decoding(what, max_pixels):
+        img.load()
 
 
 def _to_srgb(img: Image.Image) -> Image.Image:
     """Convert to 8-bit sRGB in one of L, RGB, LA or RGBA (premultiplication comes later)."""
     icc = img.info.get("icc_profile")
     mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+    if mode.startswith("I;16") or mode == "I":
         # 16-bit: map 0..65535 to 0..255 (value/257). Pillow's convert("L") clips instead.
         img = img.convert("I").point(lambda v: v * (1 / 257)).convert("L")
     elif mode == "F":
-        img = img.convert("L")
+        # Float samples: 0..1 is the convention (TIFF SampleFormat 3, OpenEXR-style data); a file
+        # whose values exceed 1 is taken as 0..255. Pillow's convert("L") clips, so 0..1 went black.
+        low, high = img.getextrema()
+        scale = 255.0 if high <= 1.0 else 1.0
+        img = img.point(lambda v: v * scale).convert("L")
     elif mode == "1":
         img = img.convert("L")
     elif mode in ("P", "PA"):
@@ -258,20 +311,50 @@ def _flatten(img: Image.Image) -> Image.Image:
     return bg.convert("RGB" if img.mode == "RGBA" else "L")
 
 
-def _frames(img: Image.Image, max_frames: int) -> Iterator[tuple[Image.Image, int]]:
-    """Yield (frame, duration ms) for the first ``max_frames`` frames, each fully composited.
+def _duration(info: dict) -> int:
+    """A frame's display time in ms from Pillow's ``info["duration"]``: 100 when absent, zero or unusable."""
+    value = info.get("duration", 100)
+    try:
+        ms = int(value)
+    except (TypeError, ValueError, OverflowError):  # NaN, text, a tuple from a damaged chunk
+        return 100
+    return ms if 0 < ms <= 65535 * 10 else 100
+
+
+def _frames(img: Image.Image, spec: ThumbnailSpec, count: int,
+            screen: tuple[int, int] | None = None) -> Iterator[tuple[Image.Image, int]]:
+    """Yield (frame, duration ms) for the first ``count`` frames, each fully composited.
 
     The frame is ``img`` itself at that position (no copy: one decoded frame in
-    memory); it is only valid until the caller asks for the next one.
+    memory); it is only valid until the caller asks for the next one. Each frame's
+    canvas is checked against ``spec.max_pixels`` after the seek and before the
+    decode: a GIF frame placed outside the logical screen makes Pillow grow the
+    canvas to cover it (only a warning below twice ``MAX_IMAGE_PIXELS``). With
+    ``screen`` (a GIF's logical screen, w x h), a grown canvas is cut back to it,
+    as browsers paint only the logical screen.
     """
-    for i, frame in enumerate(ImageSequence.Iterator(img)):
-        if i >= max_frames:
-            return
-        _load(frame)
-        yield frame, int(frame.info.get("duration", 100) or 100)
+    for i in range(count):
+        what = f"frame {i + 1}"
+        with _decoding(what, spec.max_pixels):
+            try:
+                img.seek(i)
+            except EOFError:  # fewer frames than announced (APNG's acTL can say anything)
+                return
+        w, h = img.size
+        if w * h > spec.max_pixels:
+            raise ImageRejected("ImageTooLarge", f"{what} grows the canvas to {w}x{h} pixels "
+                                                 f"({w * h / 1e6:.1f} megapixels), over the limit of "
+                                                 f"{spec.max_pixels / 1e6:.1f} megapixels (decompression bomb "
+                                                 "protection)")
+        _load(img, spec.max_pixels, what)
+        if screen and img.size != screen:
+            yield img.crop((0, 0, *screen)), _duration(img.info)
+        else:
+            yield img, _duration(img.info)
 
 
-def _render_animation(img: Image.Image, spec: ThumbnailSpec, carries_alpha: bool) -> tuple[list[Image.Image], list[int]]:
+def _render_animation(img: Image.Image, spec: ThumbnailSpec, carries_alpha: bool,
+                      screen: tuple[int, int] | None = None) -> tuple[list[Image.Image], list[int]]:
     """Render the first ``spec.max_frames`` frames of an animation one at a time.
 
     Returns (thumbnail frames, durations in ms). Memory holds the frame being
@@ -280,7 +363,7 @@ def _render_animation(img: Image.Image, spec: ThumbnailSpec, carries_alpha: bool
     A frame without transparent pixels is resampled as opaque (RGB or L).
     """
     rendered, durations = [], []
-    for frame, duration in _frames(img, spec.max_frames):
+    for frame, duration in _frames(img, spec, spec.max_frames, screen):
         r = _render(_drop_unused_alpha(_to_srgb(frame)), spec, transparent_pad=carries_alpha)
         rendered.append(r if carries_alpha else _flatten(r))
         durations.append(duration)
@@ -401,28 +484,82 @@ def _complete_jpeg(fp: BinaryIO) -> BinaryIO | None:
     return io.BytesIO(candidate)
 
 
+#: Formats whose frames are an animation (TIFF pages are separate images: the first is rendered).
+ANIMATED_FORMATS = frozenset({"GIF", "WEBP", "PNG"})
+
+
+def source_frame_count(img: Image.Image, max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
+    """How many frames an opened image plays: 1 for a still, and for every TIFF.
+
+    TIFF pages are never walked: the first page is the image, and Pillow's page
+    count follows every IFD from the start each time (quadratic: 40,000 one-pixel
+    pages cost 12 s of CPU). A GIF's frames are counted by reading every frame's
+    header (linear, about 0.1 s of CPU per MB of tiny frames); an APNG's and an
+    animated WebP's count comes from their headers. Raises :class:`ImageRejected`
+    (``ImageTooLarge`` for a frame past Pillow's own bomb limit, ``CorruptImage``).
+    """
+    if img.format not in ANIMATED_FORMATS:
+        return 1
+    with _decoding("the animation", max_pixels):
+        if not getattr(img, "is_animated", False):
+            return 1
+        return max(1, int(img.n_frames))
+
+
+def _gif_screen(fp: BinaryIO) -> tuple[int, int] | None:
+    """A GIF's logical screen (width, height) from its header (bytes 6-9, GIF89a section 18)."""
+    here = fp.tell()
+    fp.seek(6)
+    raw = fp.read(4)
+    fp.seek(here)
+    screen = (int.from_bytes(raw[:2], "little"), int.from_bytes(raw[2:], "little")) if len(raw) == 4 else None
+    return screen if screen and screen[0] > 0 and screen[1] > 0 else None
+
+
+def _loop(info: dict) -> int | None:
+    """The animation's loop count (0 = forever) if the source has a usable one, else None (play once)."""
+    value = info.get("loop")
+    return value if isinstance(value, int) and 0 <= value <= 65535 else None
+
+
+def check_output_budget(spec: ThumbnailSpec, frames: int = 1) -> None:
+    """Raise :class:`ImageRejected` ``OutputTooLarge`` when width x height x ``frames`` of the
+    thumbnail is over ``spec.max_output_pixels`` (every output frame is held until encoded)."""
+    pixels = spec.width * spec.height * frames
+    if pixels > spec.max_output_pixels:
+        shape = f"{spec.width}x{spec.height}" + (f" x {frames} frames" if frames > 1 else "")
+        raise ImageRejected("OutputTooLarge", f"the thumbnail would be {shape} ({pixels / 1e6:.1f} megapixels), "
+                                              f"over the output budget of {spec.max_output_pixels / 1e6:.1f} "
+                                              "megapixels (MAX_OUTPUT_PIXELS): ask for a smaller size"
+                                              + (" or fewer frames" if frames > 1 else ""))
+
+
 def _make(fp: BinaryIO, spec: ThumbnailSpec) -> Thumbnail:
+    check_output_budget(spec)
     img = open_image(fp, spec.max_pixels)
     source_format = img.format or ""
-    n_frames = getattr(img, "n_frames", 1)
-    animated = n_frames > 1 and source_format in ("GIF", "WEBP", "PNG") and getattr(img, "is_animated", False)
-    source_frames = n_frames if animated else 1
-    if spec.format in STILL_FORMATS:
-        animated = False  # JPEG holds one frame: render the first, never decode the rest
     if source_format == "JPEG":
+        if count_jpeg_scans(fp) > MAX_JPEG_SCANS:
+            raise ImageRejected("TooComplex", f"the JPEG has more than {MAX_JPEG_SCANS} scans (a progressive "
+                                              "JPEG has about 10): decoding it would cost minutes of CPU")
         _draft(img, spec)
-    loop = img.info.get("loop")
+    source_frames = source_frame_count(img, spec.max_pixels)
+    # A still output format (JPEG) holds one frame: render the first, never decode the rest.
+    animated = source_frames > 1 and spec.format not in STILL_FORMATS
     kept = min(source_frames, spec.max_frames) if animated else 1
+    check_output_budget(spec, kept)
+    loop = _loop(img.info)
+    screen = _gif_screen(fp) if source_format == "GIF" else None
     fmt = spec.format or ("gif" if kept > 1 else None)
     if kept > 1:
-        rendered, durations = _render_animation(img, spec, carries_alpha=OUTPUT_FORMATS[fmt][3])
+        rendered, durations = _render_animation(img, spec, OUTPUT_FORMATS[fmt][3], screen)
     else:
-        if animated:  # cut to its first frame (MAX_FRAMES 1)
-            frame, duration = next(_frames(img, 1))
+        if source_frames > 1:  # an animation cut to its first frame (MAX_FRAMES 1, or a still format)
+            frame, duration = next(_frames(img, spec, 1, screen))
             first, durations = _drop_unused_alpha(_to_srgb(frame)), [duration]
         else:
-            _load(img)
-            first, durations = _drop_unused_alpha(_to_srgb(ImageOps.exif_transpose(img))), [0]
+            _load(img, spec.max_pixels)
+            first, durations = _drop_unused_alpha(_to_srgb(_upright(img))), [0]
         alpha = first.mode in ("RGBA", "LA")
         if fmt is None:
             pads = plan(first.size, (spec.width, spec.height), spec.fit).scaled != (spec.width, spec.height)
@@ -438,16 +575,40 @@ def _make(fp: BinaryIO, spec: ThumbnailSpec) -> Thumbnail:
                      extension=ext, frames=len(rendered), source_format=source_format, source_frames=source_frames)
 
 
+#: EXIF Orientation -> the transpose that makes the image upright (as ``ImageOps.exif_transpose``).
+_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+            5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+            8: Image.Transpose.ROTATE_90}
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """``img`` turned as its EXIF Orientation says (a new image), or ``img`` itself when upright.
+
+    Not ``ImageOps.exif_transpose``: that re-serialises the source's EXIF for the
+    result, and a tag of an integer type stored as a float (``ImageWidth`` as
+    DOUBLE) makes it raise ``struct.error``; the output never carries EXIF anyway.
+    """
+    method = _UPRIGHT.get(exif_orientation(img))
+    return img.transpose(method) if method is not None else img  # FLIP_LEFT_RIGHT is 0
+
+
 def exif_orientation(img: Image.Image) -> int:
-    """The EXIF Orientation (tag 0x0112) that ``ImageOps.exif_transpose`` applies: 1 to 8.
+    """The EXIF Orientation (tag 0x0112; Pillow also reads XMP's ``tiff:Orientation``): 1 to 8.
 
     Anything else a file may store there (text ``"6"``, bytes, a list, 9, a negative
-    rational) is not an orientation: Pillow leaves such an image as it is, so this
-    answers 1 (upright) instead of letting the comparison raise. A float equal to
-    1..8 (``6.0``) counts, since Pillow's table lookup matches it too.
+    rational, NaN) is not an orientation: Pillow leaves such an image as it is, so this
+    answers 1 (upright) instead of letting the comparison raise, and so does EXIF that
+    cannot be parsed at all. A float equal to 1..8 (``6.0``) counts, since Pillow's
+    table lookup matches it too.
     """
-    value = img.getexif().get(0x0112, 1)
-    return int(value) if isinstance(value, (int, float)) and value in range(1, 9) else 1
+    try:
+        value = img.getexif().get(0x0112, 1)
+    except DECODER_ERRORS:
+        return 1
+    try:
+        return int(value) if isinstance(value, (int, float)) and value in range(1, 9) else 1
+    except (TypeError, ValueError, OverflowError):
+        return 1
 
 
 def _draft(img: Image.Image, spec: ThumbnailSpec) -> None:

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import BinaryIO, Iterable
 
 from resizer.errors import ImageRejected
-from resizer.thumbnail import open_image
+from resizer.structure import count_gif_frames
+from resizer.thumbnail import open_image, source_frame_count
 
 _CHUNK = 64 * 1024
 
@@ -27,7 +28,7 @@ class TooLarge(Exception):
 @dataclass
 class Upload:
     """A received upload: ``file`` (rewound) holds ``size`` bytes of a ``format`` image
-    of ``width`` x ``height`` pixels."""
+    of ``width`` x ``height`` pixels, playing ``frames`` frames (counted up to the frame limit)."""
 
     file: BinaryIO
     size: int
@@ -37,6 +38,7 @@ class Upload:
     extension: str
     width: int
     height: int
+    frames: int = 1
 
 
 def spool(chunks: Iterable[bytes], max_bytes: int, memory_bytes: int) -> tuple[BinaryIO, int, str]:
@@ -101,18 +103,25 @@ class CountingInput:
         return iter(self.readline, b"")
 
 
-def inspect(file: BinaryIO, size: int, sha256: str, max_pixels: int) -> Upload:
-    """Identify the image from its bytes and check its declared size; decodes no pixels.
+def inspect(file: BinaryIO, size: int, sha256: str, max_pixels: int, max_frames: int = 200) -> Upload:
+    """Identify the image from its bytes, check its declared size and count its frames; decodes no pixels.
 
-    Raises :class:`resizer.errors.ImageRejected` (see ``open_image``).
+    Frames are counted up to ``max_frames`` (what the resizer keeps): a GIF by
+    walking its blocks (:func:`resizer.structure.count_gif_frames`, no LZW
+    decoding), an APNG or animated WebP from its header. Raises
+    :class:`resizer.errors.ImageRejected` (see ``open_image``).
     """
     img = open_image(file, max_pixels)
     fmt = img.format or ""
     width, height = img.size
+    if fmt == "GIF":
+        frames = max(1, count_gif_frames(file, max_frames))
+    else:
+        frames = min(source_frame_count(img, max_pixels), max_frames)
     del img  # not close(): that would close the caller's file
     file.seek(0)
     media_type, ext = MEDIA_TYPES.get(fmt, ("application/octet-stream", "bin"))
-    return Upload(file, size, sha256, fmt, media_type, ext, width, height)
+    return Upload(file, size, sha256, fmt, media_type, ext, width, height, frames)
 
 
 __all__ = ["CountingInput", "ImageRejected", "TooLarge", "Upload", "inspect", "read_chunks", "spool"]

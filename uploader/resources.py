@@ -10,6 +10,7 @@ import time
 
 import falcon
 
+from resizer.thumbnail import STILL_FORMATS, ThumbnailSpec, check_output_budget
 from thumbnailer import api
 
 from .intake import CountingInput, ImageRejected, TooLarge, Upload, inspect, read_chunks, spool
@@ -33,6 +34,8 @@ _REJECTED = {
     "EmptyFile": (falcon.HTTP_400, "empty-upload"),
     "CorruptImage": (falcon.HTTP_415, "unsupported-media-type"),
     "MetadataTooLarge": (falcon.HTTP_422, "metadata-too-large"),
+    "OutputTooLarge": (falcon.HTTP_422, "output-too-large"),
+    "TooComplex": (falcon.HTTP_422, "image-too-complex"),
 }
 
 
@@ -206,6 +209,7 @@ class JobsResource:
             raise Problem(falcon.HTTP_400, "invalid-idempotency-key", "Invalid Idempotency-Key",
                           "the Idempotency-Key header must be 1 to 255 characters")
         upload = self._receive(req)
+        self._check_output_budget(upload, options)
         if key_header is None:
             job_id = new_job_id()
             key = f"{self.settings.source_prefix}/{self.jobs.namespace}/{job_id}.{upload.extension}"
@@ -328,6 +332,20 @@ class JobsResource:
         resp.set_header("Idempotent-Replayed", "true")
         resp.media = job_view(previous)
 
+    def _check_output_budget(self, upload: Upload, options: dict) -> None:
+        """422 ``OutputTooLarge`` when the thumbnail asked for (width x height x frames kept) is
+        over ``MAX_OUTPUT_PIXELS``: known here, so refused before anything is stored."""
+        size = options.get("size", {})
+        frames = 1 if options.get("format") in STILL_FORMATS else upload.frames
+        spec = ThumbnailSpec(width=size.get("width", 100), height=size.get("height", 100),
+                             max_output_pixels=self.settings.max_output_pixels)
+        try:
+            check_output_budget(spec, frames)
+        except ImageRejected as e:
+            upload.file.close()
+            status, slug = _REJECTED[e.reason]
+            raise Problem(status, slug, "Image not accepted", e.message, reason=e.reason) from e
+
     def _options(self, req: falcon.Request) -> dict:
         """Thumbnail options from the query string: width, height, fit, format.
 
@@ -399,7 +417,7 @@ class JobsResource:
             file.close()
             raise _incomplete(req.content_length)
         try:
-            return inspect(file, size, sha256, self.settings.max_pixels)
+            return inspect(file, size, sha256, self.settings.max_pixels, self.settings.max_frames)
         except ImageRejected as e:
             file.close()
             status, slug = _REJECTED.get(e.reason, (falcon.HTTP_415, "unsupported-media-type"))

@@ -28,6 +28,10 @@ class UploaderSettings(BaseSettings):
     source_prefix: str = Field("uploads", description="Sources go to <prefix>/<namespace>/<id>.<ext>.")
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest accepted upload, bytes.")
     max_pixels: int = Field(89_478_485, ge=1, description="Largest declared width x height accepted, pixels.")
+    max_frames: int = Field(200, ge=1, description="Frames the resizer keeps from an animation (as the "
+                                                   "operator's MAX_FRAMES), for the output budget.")
+    max_output_pixels: int = Field(16_777_216, ge=1, description="Output budget: width x height x frames kept "
+                                   "of a thumbnail, pixels; a request over it is a 422 (OutputTooLarge).")
     spool_memory_bytes: int = Field(1024 * 1024, ge=0,
                                     description="Uploads larger than this are spooled to a temporary file.")
     body_read_timeout_seconds: float = Field(

@@ -80,6 +80,8 @@ def build_job(tj: dict, settings: OperatorSettings) -> dict:
         {"name": "MAX_PIXELS", "value": str(settings.max_pixels)},
         {"name": "MAX_BYTES", "value": str(settings.max_bytes)},
         {"name": "MAX_FRAMES", "value": str(settings.max_frames)},
+        {"name": "MAX_OUTPUT_PIXELS", "value": str(settings.max_output_pixels)},
+        {"name": "MAX_CPU_SECONDS", "value": str(settings.max_cpu_seconds)},
     ]
     previous = ((tj.get("status") or {}).get("output") or {}).get("key")
     if previous:

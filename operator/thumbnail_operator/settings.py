@@ -90,6 +90,10 @@ class OperatorSettings(BaseSettings):
     max_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest source image, bytes.")
     max_frames: int = Field(200, ge=1, description="Frames kept from an animated source (GIF, WebP), passed to "
                                                    "the resizer; status.output says 'frames' of 'sourceFrames'.")
+    max_output_pixels: int = Field(16_777_216, ge=1, description="Output budget passed to the resizer: width x "
+                                   "height x frames of a thumbnail, pixels (over it: OutputTooLarge).")
+    max_cpu_seconds: int = Field(15, ge=1, description="CPU time one image may cost in the resizer, seconds "
+                                 "(RLIMIT_CPU; over it: TooComplex).")
     resync_seconds: float = Field(15.0, gt=0, description="Period of the full resync of unfinished ThumbnailJobs.")
     leader_election: bool = Field(True, description="Replicas elect one active operator through a Lease.")
     leader_election_namespace: str = Field("", description="Namespace of the Lease (empty: the first namespace "

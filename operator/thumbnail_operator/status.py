@@ -11,7 +11,8 @@ Rendering           Running    the resizer pod is running
 ThumbnailReady      Succeeded  the thumbnail is in the store (``status.output``)
 <resizer reason>    Failed     the resizer's own reason: NotAnImage, UnsupportedFormat,
                                ImageTooLarge, FileTooLarge, TruncatedImage, CorruptImage,
-                               EmptyFile, MetadataTooLarge, SourceNotFound,
+                               EmptyFile, MetadataTooLarge, TooComplex,
+                               OutputTooLarge, SourceNotFound,
                                InvalidSourceKey, InvalidSourceBucket,
                                StoreUnavailable, StoreAccessDenied, StoreRejected,
                                InvalidConfiguration, InternalError

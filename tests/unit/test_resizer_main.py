@@ -103,7 +103,7 @@ def test_a_store_refusal_is_permanent_and_an_outage_is_retried(monkeypatch, tmp_
     AssertionError(),
 ])
 def test_an_unexpected_exception_is_one_line_and_exit_70(monkeypatch, tmp_path, caplog, error):
-    def crash(settings):
+    def crash(settings, hard_cpu_limit=False):
         raise error
 
     monkeypatch.setattr(program, "run", crash)
