@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: help install binaries docker-engine test up down status bench e2e images lint clean debug-bundle
+.PHONY: help install binaries docker-engine test up down status bench fuzz e2e images lint clean debug-bundle
 
 help:
 	@echo "make up      start the local stack (control plane, S3, dev node, operator, uploader)"
@@ -15,6 +15,7 @@ help:
 	@echo "make down    stop it"
 	@echo "make test    run the whole test suite (unit + integration on the local control plane)"
 	@echo "make bench   run the benchmarks"
+	@echo "make fuzz    fuzz the resizer's core with atheris (FUZZ_SECONDS=300)"
 	@echo "make e2e     run the kind suite (needs Docker and kind; E2E_ARGS=--keep-cluster keeps the cluster)"
 	@echo "make debug-bundle NAMESPACE=ns [RELEASE=name] [OUTPUT=file.tar.gz]  one tarball for a bug report"
 	@echo "make images  build thumbnailer:$(VERSION) and thumbnailer-resizer:$(VERSION) (needs Docker)"
@@ -53,6 +54,12 @@ status:
 bench: install binaries
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/upload.py
+	$(PY) benchmarks/hostile.py
+
+# Coverage-guided fuzzing of make_thumbnail, seeded with every case; a crash-*/timeout-*/oom-*
+# file in the working directory is the input that found a bug (fuzz/thumbnail_fuzz.py).
+fuzz: install
+	$(PY) fuzz/thumbnail_fuzz.py --seconds $(or $(FUZZ_SECONDS),300)
 
 # Exits 1 with the reason where the suite cannot run (a skip is not a pass); the
 # check looks for `kind` on PATH, so a --kind-bin in E2E_ARGS needs KIND_BIN=... too.

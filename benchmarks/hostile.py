@@ -53,6 +53,9 @@ def cases() -> list[tuple[str, bytes, dict]]:
 
     out = [(name, gen(), {}) for name, (gen, _) in hostile.CORPUS.items()]
     out.append(("gif-200-frames@4096", hostile.gif_many_frames(), {"width": 4096, "height": 4096}))
+    out.append(("gif-200-frames@289", hostile.gif_many_frames(), {"width": 289, "height": 289}))  # at the budget
+    out.append(("gif-200-frames@4096-jpeg", hostile.gif_many_frames(), {"width": 4096, "height": 4096,
+                                                                       "format": "jpeg"}))
     index = json.loads((ROOT / "tests/data/cases/cases.json").read_text())
     for case in index:
         out.append((case["id"], (ROOT / "tests/data/cases" / Path(case["file"]).name).read_bytes(), {}))

@@ -405,18 +405,24 @@ def _prepare_gif_frames(frames: list[Image.Image]) -> list[Image.Image]:
     One palette for the whole animation (from up to 16 sampled frames) keeps
     colours steady from frame to frame and costs one quantisation instead of one
     per frame. Pixels under 50% opacity become transparent (GIF has 1-bit alpha).
+    ``frames`` is emptied as it is mapped: each RGB(A) frame (4 bytes a pixel) is
+    released once its palette copy (1 byte a pixel) exists, so the peak is one
+    extra frame, not a second copy of the animation.
     """
-    rgb = [f.convert("RGB") for f in frames]
-    sample = rgb[:: max(1, len(rgb) // 16)]
-    w, h = rgb[0].size
+    sample = frames[:: max(1, len(frames) // 16)]
+    w, h = frames[0].size
     sheet = Image.new("RGB", (w, h * len(sample)))
     for i, f in enumerate(sample):
-        sheet.paste(f, (0, i * h))
+        sheet.paste(f.convert("RGB"), (0, i * h))
+    del sample
     # Fast octree: ~30x faster than median cut here, mean error 2.6 vs 2.3 levels (measured).
     palette = sheet.quantize(255, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    del sheet
     result = []
-    for f, colours in zip(frames, rgb):
-        p = colours.quantize(palette=palette, dither=Image.Dither.NONE)
+    frames.reverse()
+    while frames:
+        f = frames.pop()
+        p = f.convert("RGB").quantize(palette=palette, dither=Image.Dither.NONE)
         if f.mode in ("RGBA", "LA"):
             mask = f.getchannel("A").point(lambda a: 255 if a < 128 else 0)
             p.paste(255, mask=mask)
