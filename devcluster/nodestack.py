@@ -8,24 +8,17 @@ server on the host: the store is a pod (:func:`devcluster.addons.s3_manifests`).
 
 from __future__ import annotations
 
-import base64
-import json
 import os
-import secrets
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import addons, nodeimages
-from .binaries import REPO_ROOT, Binaries
+from . import addons, chartinstall, nodeimages
+from .binaries import Binaries
 from .controlplane import ControlPlane
 from .processes import StartupError
 from .realnode import NODE_IP, RealNode, missing_prerequisites, setup_network
 
-CHART = REPO_ROOT / "helm" / "thumbnailer"
-#: The S3 credentials Secret and bucket of an installation on the real node.
-S3_SECRET = "thumbnailer-s3"
-BUCKET = "thumbnails"
 
 
 @dataclass(frozen=True)
@@ -80,17 +73,12 @@ class NodeCluster:
             self.control_plane.start()
             self.node.start()
             self.node.load_images([*self.node_images.values(), *images])
-            self.apply(addons.coredns_manifests(self.node_images["coredns"]))
+            chartinstall.apply(self, addons.coredns_manifests(self.node_images["coredns"]))
             self.kubectl("-n", "kube-system", "rollout", "status", "deployment/coredns", "--timeout=120s")
         except BaseException:
             self.stop()
             raise
         return self
-
-    def apply(self, objects: list[dict], namespace: str | None = None) -> None:
-        """``kubectl apply`` of ``objects`` (server-side)."""
-        self.kubectl(*(["-n", namespace] if namespace else []), "apply", "--server-side", "--force-conflicts",
-                     "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
 
     def kubectl(self, *args: str, check: bool = True, input: str | None = None,
                 timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -105,36 +93,22 @@ class NodeCluster:
         return subprocess.run([str(self.binaries.helm), f"--kubeconfig={self.kubeconfig}", *args],
                               capture_output=True, text=True, check=check, timeout=timeout)
 
+    def load_images(self, refs: list[str]) -> None:
+        """Put Docker images ``refs`` into the node's containerd (no registry: ``docker save | ctr import``)."""
+        self.node.load_images(refs)
+
     def cluster_ip(self, namespace: str, service: str) -> str:
         """The ClusterIP of ``namespace/service``."""
         return self.kubectl("-n", namespace, "get", "service", service, "-o", "jsonpath={.spec.clusterIP}").stdout
 
     def install(self, namespace: str = "thumbnailer", release: str = "thumbs") -> Installation:
-        """Install the chart as a user would: ``helm install --wait`` into ``namespace`` (created,
-        enforcing Pod Security "restricted"), with versitygw as a pod for its external S3 store
-        (fresh credentials in the Secret :data:`S3_SECRET`).
-
-        Raises ``RuntimeError`` with helm's error, the pods and the namespace's events when helm fails.
-        """
-        self.kubectl("create", "namespace", namespace)
-        self.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted",
-                     "pod-security.kubernetes.io/enforce-version=latest")
-        access, secret = "node" + secrets.token_hex(6), secrets.token_urlsafe(24)
-        self.apply([{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": S3_SECRET, "namespace": namespace},
-                     "data": {"accessKey": base64.b64encode(access.encode()).decode(),
-                              "secretKey": base64.b64encode(secret.encode()).decode()}}])
-        self.apply(addons.s3_manifests(self.node_images["versitygw"], namespace, S3_SECRET, BUCKET))
-        self.kubectl("-n", namespace, "rollout", "status", "deployment/s3", "--timeout=120s")
-        values = ("--set", f"s3.endpoint=s3.{namespace}.svc.cluster.local:{addons.S3_PORT}",
-                  "--set", f"s3.existingSecret={S3_SECRET}", "--set", f"s3.bucket={BUCKET}")
-        proc = self.helm("install", release, str(CHART), "--namespace", namespace, *values, "--wait",
-                         "--timeout", "4m", check=False)
-        if proc.returncode != 0:
-            pods = self.kubectl("get", "pods", "-A", "-o", "wide", check=False).stdout
-            events = self.kubectl("get", "events", "-n", namespace, "--sort-by=.lastTimestamp", check=False).stdout
-            raise RuntimeError(f"helm install failed: {proc.stderr}\n{pods}\n{events[-6000:]}")
+        """Install the chart as a user would (:func:`devcluster.chartinstall.install`: a restricted
+        namespace, versitygw as a pod for its S3 store, ``helm install --wait``); answers where it
+        is reached from this machine. Raises ``RuntimeError`` with helm's error when helm fails."""
+        done = chartinstall.install(self, self.node_images["versitygw"], namespace, release)
         return Installation(namespace, release, f"http://{self.cluster_ip(namespace, f'{release}-thumbnailer')}",
-                            f"{self.cluster_ip(namespace, 's3')}:{addons.S3_PORT}", access, secret, values)
+                            f"{self.cluster_ip(namespace, 's3')}:{addons.S3_PORT}", done.access_key,
+                            done.secret_key, done.values)
 
     def stop(self) -> None:
         """Stop the node (its pods first), then the control plane; safe to call twice."""

@@ -194,7 +194,9 @@ class JobsResource:
           "415": {description: Not an accepted image type (sniffed from the bytes)., content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}, example: {type: "https://thumbnailer.dev/problems/unsupported-media-type", title: Image not accepted, status: 415, detail: "the file is HTML, not an image", reason: NotAnImage}}}}
           "422":
             description: >-
-              The header declares more pixels than the limit (decompression bomb), or the
+              The header declares more pixels than the limit (decompression bomb, reason
+              ImageTooLarge), the thumbnail asked for is over the output budget MAX_OUTPUT_PIXELS
+              (width x height x frames kept, reason OutputTooLarge), or the
               Idempotency-Key was used for another upload: other bytes, or another width, height,
               fit or format (slug idempotency-key-reused).
             content:

@@ -7,8 +7,19 @@ from thumbnailer import api
 _STATUS = {api.PHASE_SUCCEEDED: "succeeded", api.PHASE_FAILED: "failed"}
 
 
+def observed(tj: dict) -> bool:
+    """Whether the status describes the current spec: ``status.observedGeneration`` is not behind
+    ``metadata.generation`` (Kubernetes API conventions; a status without it counts as current)."""
+    generation = (tj.get("metadata") or {}).get("generation")
+    seen = (tj.get("status") or {}).get("observedGeneration")
+    return not (isinstance(generation, int) and isinstance(seen, int) and seen < generation)
+
+
 def public_status(tj: dict) -> str:
-    """``succeeded``, ``failed`` or ``processing`` (everything before a terminal phase)."""
+    """``succeeded``, ``failed`` or ``processing``: everything before a terminal phase, and a terminal
+    phase of an older generation (just after a spec edit, until the operator has observed it)."""
+    if not observed(tj):
+        return "processing"
     return _STATUS.get((tj.get("status") or {}).get("phase", ""), "processing")
 
 
@@ -31,6 +42,8 @@ def job_view(tj: dict) -> dict:
     """The JSON body that describes one job (``GET /v1/jobs/{id}``)."""
     meta, spec, st = tj["metadata"], tj.get("spec") or {}, tj.get("status") or {}
     state = public_status(tj)
+    if not observed(tj):  # the status is about the previous spec: none of it describes this one yet
+        st = {"phase": api.PHASE_PENDING}
     options = effective_options(spec)
     view = {
         "id": meta["name"],
@@ -39,7 +52,7 @@ def job_view(tj: dict) -> dict:
         "reason": st.get("reason"),
         "message": st.get("message"),
         "created_at": meta.get("creationTimestamp"),
-        "completed_at": st.get("completionTime"),
+        "completed_at": st.get("completionTime") if state != "processing" else None,
         "thumbnail_url": f"/v1/jobs/{meta['name']}/thumbnail" if state == "succeeded" else None,
         "source": spec.get("source"),
         "size": {"width": options["width"], "height": options["height"]},

@@ -147,7 +147,9 @@ def desired_status(tj: dict, job: dict | None, pods: list[dict], now: str,
     conditions = set_condition(conditions, api.CONDITION_FAILED, "True" if phase == api.PHASE_FAILED
                                else "False", reason, message, gen, now)
     if not done:
-        status.pop("completionTime", None)
+        # None, not absent: the status is written as a merge patch, where a missing key would
+        # keep the previous generation's completionTime beside phase Running.
+        status["completionTime"] = None
     status.update(phase=phase, reason=reason, message=message, conditions=conditions)
     return status
 

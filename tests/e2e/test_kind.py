@@ -1,4 +1,5 @@
-"""The kind suite: the real images and the Helm chart on a kind cluster.
+"""The kind suite's own test: the chart with its defaults (bundled MinIO), as the README's
+kind install does. The shared scenarios run in test_kind_chart.py.
 
 ``make e2e`` runs it (Docker and kind on PATH needed; several minutes: the
 images are built, the kind node image and MinIO pulled). Elsewhere, as under
@@ -62,9 +63,9 @@ def check_thumbnails(kind, url: str, jobs: dict[str, dict]) -> None:
 
 
 def check_thumbnailjobs_listed(kind, jobs: dict[str, dict]) -> None:
-    phases = kindsuite.thumbnailjob_phases(kind.kubectl("get", "thumbnailjobs", "-n", NAMESPACE, "-o", "json"))
+    phases = kindsuite.thumbnailjob_phases(kind.kubectl("get", "thumbnailjobs", "-n", NAMESPACE, "-o", "json").stdout)
     assert {job["id"]: "Succeeded" for job in jobs.values()}.items() <= phases.items(), phases
-    table = kind.kubectl("get", "thumbnailjobs", "-n", NAMESPACE)  # the printer columns people read
+    table = kind.kubectl("get", "thumbnailjobs", "-n", NAMESPACE).stdout  # the printer columns people read
     for job in jobs.values():
         line = next(line for line in table.splitlines() if line.startswith(job["id"] + " "))
         assert "Succeeded" in line, line
@@ -76,7 +77,7 @@ def run_helm_test_hook(kind) -> None:
     The release's own hooks (``helm get hooks``), not ``helm template``: that
     renders for Kubernetes v1.20 unless told otherwise, below the chart's kubeVersion.
     """
-    assert kindsuite.has_test_hook(kind.helm("get", "hooks", RELEASE, "--namespace", NAMESPACE)), \
+    assert kindsuite.has_test_hook(kind.helm("get", "hooks", RELEASE, "--namespace", NAMESPACE).stdout), \
         "the release has no `helm test` hook (helm/thumbnailer/templates/tests/)"
     kind.helm("test", RELEASE, "--namespace", NAMESPACE, "--timeout", "5m", timeout=400)
 
@@ -85,13 +86,13 @@ def uninstall(kind) -> None:
     # While the operator still runs, so its finalizers are released (and the objects removed).
     kind.kubectl("delete", "thumbnailjobs", "--all", "-n", NAMESPACE, "--timeout=180s", timeout=200)
     kind.helm("uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", "--timeout", "5m", timeout=400)
-    assert kind.kubectl("get", "deployments", "-n", NAMESPACE, "-o", "name").strip() == ""
-    assert f"{FULLNAME}-" not in kind.kubectl("get", "pods", "-n", NAMESPACE, "-o", "name")
+    assert kind.kubectl("get", "deployments", "-n", NAMESPACE, "-o", "name").stdout.strip() == ""
+    assert f"{FULLNAME}-" not in kind.kubectl("get", "pods", "-n", NAMESPACE, "-o", "name").stdout
 
 
 @pytest.mark.kind
 @pytest.mark.timeout(2400)  # includes the fixtures: cluster, `make images`, image loads, helm install --wait
-def test_photos_become_thumbnails_on_kind_and_the_release_uninstalls(kind, release, uploader_url):
+def test_photos_become_thumbnails_on_kind_and_the_release_uninstalls(kind, default_release, uploader_url):
     assert len(PHOTOS) >= 6
     jobs = upload_photos_and_wait(kind, uploader_url)
     check_thumbnails(kind, uploader_url, jobs)

@@ -181,3 +181,15 @@ def test_list_shows_every_job_newest_first(uploader):
     assert listed.index(ids[1]) < listed.index(ids[0])
     assert all(set(i) >= {"id", "status", "reason", "message", "created_at", "completed_at", "thumbnail_url"}
                for i in items)
+
+
+def test_a_job_whose_spec_was_just_edited_is_processing_at_once(cluster, uploader):
+    """Until the operator has observed the new generation, the old Succeeded says nothing about it."""
+    job_id = uploader.post_image(DATA / "photos" / "coffee.png").json()["id"]
+    assert uploader.wait_done(job_id)["status"] == "succeeded"
+    cluster.kubectl("patch", "-n", uploader.namespace, f"{api.PLURAL}/{job_id}", "--type=merge",
+                    "-p", json.dumps({"spec": {"size": {"width": 40, "height": 40}}}))
+    view = uploader.job(job_id)  # at once: metadata.generation 2, status.observedGeneration still 1 or just 2
+    assert view["status"] == "processing" and view["completed_at"] is None and view["thumbnail_url"] is None
+    done = uploader.wait_done(job_id)
+    assert done["status"] == "succeeded" and done["thumbnail"]["width"] == 40

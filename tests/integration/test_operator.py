@@ -113,11 +113,15 @@ def test_kill_9_while_the_job_runs_and_until_it_has_finished_converges_with_one_
 
 def test_a_changed_spec_renders_again_and_replaces_the_thumbnail(cluster, ns, operators):
     put_source(cluster, "op/photo.jpg")
-    operators()
+    operators(RESIZER_COMMAND=SLOW_RESIZER)  # a resizer pod takes 4 s more: generation 2 is seen running
     apply(cluster, ns, "edited", size={"width": 64, "height": 64})
     cluster.kubectl("wait", "-n", ns, "--for=condition=Complete", "thumbnailjob/edited", "--timeout=90s")
     old_key = tj(cluster, ns, "edited")["status"]["output"]["key"]
     apply(cluster, ns, "edited", size={"width": 32, "height": 16}, format="webp")
+    # While generation 2 runs, nothing of generation 1's completion is left in the status.
+    running = wait_for(lambda: (st := tj(cluster, ns, "edited")["status"]).get("observedGeneration") == 2
+                       and st["phase"] in ("Pending", "Running") and st, what="generation 2 to be observed")
+    assert "completionTime" not in running, running
     wait_for(lambda: (st := tj(cluster, ns, "edited")["status"]).get("observedGeneration") == 2
              and st["phase"] == "Succeeded", what="generation 2 to succeed")
     status = tj(cluster, ns, "edited")["status"]

@@ -12,9 +12,11 @@ import pytest
 import requests
 
 import images
+from chartscenarios import RELEASE, Release
 from devcluster.nodestack import NodeCluster
-from nodesuite import NAMESPACE, RELEASE, Release
 from waiting import wait_for
+
+NAMESPACE = "thumbnailer"
 
 @pytest.fixture(scope="session")
 def node_images() -> images.Built:
@@ -35,9 +37,11 @@ def release(node_cluster) -> Release:
     """The chart, installed with ``helm install --wait`` into a namespace that enforces Pod Security
     "restricted", with versitygw as a pod for its external S3 store (NodeCluster.install)."""
     try:
-        rel = Release(node_cluster, node_cluster.install(NAMESPACE, RELEASE))
+        inst = node_cluster.install(NAMESPACE, RELEASE)
     except RuntimeError as e:
         pytest.fail(str(e), pytrace=False)
+    rel = Release(node_cluster, inst.namespace, inst.uploader, inst.s3_endpoint, inst.access_key, inst.secret_key,
+                  inst.values)
     wait_for(lambda: requests.get(f"{rel.uploader}/readyz", timeout=5).status_code == 200, 60,
              what="the uploader's Service to answer")
     return rel

@@ -109,3 +109,20 @@ def test_every_shared_photo_makes_a_100x100_thumbnail_by_default(photo):
     assert (width, height) == (100, 100)
     # Transparency (horse.png) keeps PNG; opaque stills become JPEG.
     assert content_type == ("image/png" if photo == "horse.png" else "image/jpeg")
+
+
+def test_kind_and_the_real_node_run_the_same_scenarios():
+    """tests/e2e/test_kind_chart.py and tests/node/test_node_chart.py collect the same tests."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+
+    def collected(path: str) -> set[str]:
+        out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", path],
+                             cwd=root, capture_output=True, text=True, check=True).stdout
+        return {line.split("::", 1)[1] for line in out.splitlines() if "::" in line}
+
+    node, kind = collected("tests/node/test_node_chart.py"), collected("tests/e2e/test_kind_chart.py")
+    assert len(node) >= 30 and node == kind

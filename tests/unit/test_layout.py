@@ -1,28 +1,39 @@
-"""The repository layout must not break the standard library."""
+"""The repository layout must not break the standard library: `operator/` holds the package
+`thumbnail_operator` and is never itself importable as `operator`.
+
+The interpreter has the standard `operator` module loaded before any test (or `python -c`)
+runs, so importing it proves nothing; these tests ask the path finder instead, as a fresh
+import from the repository root (`python -m`, gunicorn and pytest put the working directory
+first on sys.path) would.
+"""
 
 import importlib
-import subprocess
-import sys
+import importlib.machinery
+import sysconfig
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
 
 
-def test_stdlib_operator_module_is_not_shadowed_by_the_operator_folder():
-    import operator
+def found_operator(first: Path):
+    """The spec a fresh ``import operator`` would use with ``first`` at the front of sys.path."""
+    import sys
 
-    assert operator.itemgetter(1)(["a", "b"]) == "b"
-    assert "site-packages" in operator.__file__ or "lib/python" in operator.__file__
+    return importlib.machinery.PathFinder.find_spec("operator", [str(first), *sys.path])
 
 
-def test_stdlib_operator_is_intact_when_python_runs_from_the_repository_root():
-    # `python -m`, gunicorn and pytest all put the working directory first on sys.path.
-    out = subprocess.run(
-        [sys.executable, "-c", "import operator; print(operator.itemgetter(0)('xy'), operator.__file__)"],
-        cwd=REPO_ROOT, capture_output=True, text=True, check=True,
-    ).stdout
-    assert out.startswith("x ")
-    assert str(REPO_ROOT / "operator") not in out
+def test_a_fresh_import_of_operator_from_the_repository_root_is_the_standard_library():
+    spec = found_operator(REPO_ROOT)
+    assert spec is not None and spec.origin and Path(spec.origin).parent == STDLIB, spec
+
+
+def test_the_check_sees_a_shadowing_package(tmp_path):
+    """The test above can fail: an `operator/__init__.py` first on the path is found instead."""
+    (tmp_path / "operator").mkdir()
+    (tmp_path / "operator" / "__init__.py").write_text("")
+    spec = found_operator(tmp_path)
+    assert spec.origin == str(tmp_path / "operator" / "__init__.py")
 
 
 def test_operator_code_imports_under_its_own_name():

@@ -151,3 +151,11 @@ def test_an_oom_killed_resizer_says_out_of_memory_and_names_the_limit():
     st = failed(killed)
     assert (st["phase"], st["reason"]) == ("Failed", "OutOfMemory")
     assert "memory limit (1Gi)" in st["message"] and "resizer.resources" in st["message"]
+
+
+def test_a_new_generation_clears_the_previous_completion_time():
+    """The status is a merge patch: completionTime must be written as null, or generation 1's stays."""
+    old = {"phase": "Succeeded", "observedGeneration": 1, "completionTime": "2026-01-01T00:00:06Z"}
+    running = desired_status(tj(old, generation=2), job(active=1), [pod("Running")], NOW)
+    assert running["phase"] == "Running" and running["observedGeneration"] == 2
+    assert "completionTime" in running and running["completionTime"] is None
