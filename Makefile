@@ -19,7 +19,7 @@ help:
 	@echo "make e2e     run the kind suite (needs Docker and kind; E2E_ARGS=--keep-cluster keeps the cluster)"
 	@echo "make debug-bundle NAMESPACE=ns [RELEASE=name] [OUTPUT=file.tar.gz]  one tarball for a bug report"
 	@echo "make images  build thumbnailer:$(VERSION) and thumbnailer-resizer:$(VERSION) (needs Docker)"
-	@echo "make lint    lint both Dockerfiles with hadolint"
+	@echo "make lint    ruff over the Python code, hadolint over both Dockerfiles"
 
 $(STAMP):
 	@echo "==> creating $(VENV) and installing the project with its dev dependencies"
@@ -83,6 +83,7 @@ images:
 	@bash hack/images.sh --builder $(or $(BUILDER),auto)
 
 lint: install
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/hadolint --config .hadolint.yaml Dockerfile.operator Dockerfile.resizer
 	@echo "hadolint: Dockerfile.operator and Dockerfile.resizer are clean"
 

@@ -378,11 +378,11 @@ class _TLSServer(ThreadingHTTPServer):
         self.context = context
         super().__init__(address, handler)
 
-    def get_request(self):  # noqa: D102 - socketserver hook
+    def get_request(self):  # socketserver hook
         sock, addr = self.socket.accept()
         return self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
 
-    def handle_error(self, request, client_address) -> None:  # noqa: D102 - quiet: clients come and go
+    def handle_error(self, request, client_address) -> None:  # quiet: clients come and go
         log.debug("kubelet endpoint: connection from %s failed", client_address, exc_info=True)
 
 
@@ -400,7 +400,7 @@ class _LogHandler(BaseHTTPRequestHandler):
         self.request.do_handshake()
         super().setup()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
+    def log_message(self, format: str, *args: Any) -> None:  # BaseHTTPRequestHandler's name
         log.debug("kubelet endpoint: " + format, *args)
 
     def _error(self, code: int, message: str) -> None:
@@ -411,7 +411,7 @@ class _LogHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802 - BaseHTTPRequestHandler's name
+    def do_GET(self) -> None:  # BaseHTTPRequestHandler's name
         url = urlsplit(self.path)
         parts = [unquote(p) for p in url.path.split("/")]
         if len(parts) != 5 or parts[1] != "containerLogs" or not all(parts[2:]):

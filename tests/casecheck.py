@@ -57,7 +57,7 @@ def failures(expectation: dict, thumbnail=None, rejection: Exception | None = No
         problems.append(f"{len(frames)} frames != {expectation['frames']}")
     for px in expectation.get("pixels", []):
         got = frames[px.get("frame", 0)].getpixel(tuple(px["xy"]))
-        if any(abs(a - b) > px["tol"] for a, b in zip(got, px["rgb"])):
+        if any(abs(a - b) > px["tol"] for a, b in zip(got, px["rgb"], strict=True)):
             problems.append(f"pixel {px['xy']} is {got}, want {px['rgb']}±{px['tol']}")
     for rs in expectation.get("region_stats", []):
         stat = ImageStat.Stat(frames[0].convert("L").crop(tuple(rs["box"])))

@@ -320,4 +320,16 @@ def test_helm_upgrade_to_a_new_image_tag_rolls_both_and_loses_no_job(release):
         helm_upgrade(release)
 
 
-__all__ = ["Release", "test_the_chart_installs_and_helm_test_passes", "test_a_photo_through_the_uploaders_service_becomes_a_100x100_thumbnail", "test_a_corrupt_file_fails_with_its_reason_and_the_message_from_the_container", "test_restricted_pod_security_refuses_a_violating_pod_and_admits_ours", "test_the_resizer_container_is_non_root_read_only_and_has_no_token", "test_every_hostile_case_gets_its_outcome_through_real_pods", "test_generated_hostile_files_end_with_their_reason_in_seconds", "test_a_resizer_over_its_memory_limit_is_oom_killed_and_fails_out_of_memory", "test_deleting_the_operator_pod_in_a_burst_of_30_uploads_loses_none_and_duplicates_no_job", "test_helm_upgrade_to_a_new_image_tag_rolls_both_and_loses_no_job"]
+__all__ = [
+    "Release",
+    "test_the_chart_installs_and_helm_test_passes",
+    "test_a_photo_through_the_uploaders_service_becomes_a_100x100_thumbnail",
+    "test_a_corrupt_file_fails_with_its_reason_and_the_message_from_the_container",
+    "test_restricted_pod_security_refuses_a_violating_pod_and_admits_ours",
+    "test_the_resizer_container_is_non_root_read_only_and_has_no_token",
+    "test_every_hostile_case_gets_its_outcome_through_real_pods",
+    "test_generated_hostile_files_end_with_their_reason_in_seconds",
+    "test_a_resizer_over_its_memory_limit_is_oom_killed_and_fails_out_of_memory",
+    "test_deleting_the_operator_pod_in_a_burst_of_30_uploads_loses_none_and_duplicates_no_job",
+    "test_helm_upgrade_to_a_new_image_tag_rolls_both_and_loses_no_job",
+]

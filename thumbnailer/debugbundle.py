@@ -197,7 +197,7 @@ def age(created: str | None, now: datetime.datetime) -> str:
 def table(header: list[str], rows: list[list[str]]) -> str:
     """Left-aligned columns separated by three spaces, like ``kubectl get``."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["   ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
+    lines = ["   ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
     return "\n".join(lines) + "\n"
 
 
@@ -520,7 +520,8 @@ def collect_logs(bundle: Bundle, kube: KubeReader, pods: list[dict]) -> None:
                 suffix = ".previous.log" if previous else ".log"
                 path = f"logs/{name}/{c['name']}{suffix}"
 
-                def fetch(path: str = path, container: str = c["name"], previous: bool = previous) -> str:
+                def fetch(path: str = path, container: str = c["name"], previous: bool = previous,
+                          name: str = name) -> str:
                     try:
                         data = kube.pod_log(bundle.namespace, name, container, previous)
                     except Exception as e:

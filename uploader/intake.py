@@ -46,7 +46,8 @@ def spool(chunks: Iterable[bytes], max_bytes: int, memory_bytes: int) -> tuple[B
 
     Raises :class:`TooLarge` as soon as more than ``max_bytes`` arrive; the rest
     is not read. An error reading ``chunks`` (e.g. :class:`TimeoutError`) is
-    raised as it is; either way the temporary file is gone. Returns (the rewound file, its size in bytes, its SHA-256 hex digest).
+    raised as it is; either way the temporary file is gone. Returns (the rewound file, its size in
+    bytes, its SHA-256 hex digest).
     """
     out = tempfile.SpooledTemporaryFile(max_size=memory_bytes)
     digest = hashlib.sha256()

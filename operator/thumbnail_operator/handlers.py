@@ -91,7 +91,7 @@ async def _resync_forever() -> None:
             continue
         try:
             await asyncio.to_thread(reconciler.resync)
-        except Exception:  # noqa: BLE001 - the API server may be briefly away; try next period
+        except Exception:  # the API server may be briefly away; try next period
             log.exception("resync failed")
 
 

@@ -98,7 +98,7 @@ class LeaderElector:
         while not self._stop.is_set():
             try:
                 self.try_acquire_or_renew()
-            except Exception:  # noqa: BLE001 - the API server may be briefly away
+            except Exception:  # the API server may be briefly away
                 log.exception("leader election round failed")
             self._stop.wait(self.renew_seconds)
 

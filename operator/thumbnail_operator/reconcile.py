@@ -153,7 +153,7 @@ class Reconciler:
         for namespace, name in self.scheduler.next_up():
             try:
                 self.reconcile(namespace, name)
-            except Exception:  # noqa: BLE001 - the resync retries it
+            except Exception:  # the resync retries it
                 RECONCILE_ERRORS.inc()
                 log.exception("starting %s/%s failed", namespace, name)
 
@@ -191,7 +191,7 @@ class Reconciler:
             try:
                 self.reconcile(meta["namespace"], meta["name"])
                 count += 1
-            except Exception:  # noqa: BLE001 - one bad object must not stop the others
+            except Exception:  # one bad object must not stop the others
                 RECONCILE_ERRORS.inc()
                 log.exception("reconcile of %s/%s failed", meta["namespace"], meta["name"])
         for phase, n in phases.items():

@@ -46,7 +46,7 @@ def test_uploaded_photo_becomes_a_100x100_thumbnail_that_looks_like_it(uploader,
     # The reference: the source as a browser shows it (orientation, ICC -> sRGB, on white), downscaled.
     reference = ImageOps.fit(browser_frames(photo.read_bytes())[0], (100, 100), Image.Resampling.LANCZOS)
     got, want = ImageStat.Stat(browser_frames(thumb.content)[0]).mean, ImageStat.Stat(reference).mean
-    assert max(abs(a - b) for a, b in zip(got, want)) <= MEAN_COLOUR_TOLERANCE, (got, want)
+    assert max(abs(a - b) for a, b in zip(got, want, strict=True)) <= MEAN_COLOUR_TOLERANCE, (got, want)
 
 
 def test_jobs_show_in_kubectl_with_printer_columns_and_kubectl_wait_works(cluster, uploader):

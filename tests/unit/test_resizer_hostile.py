@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import hostile
-from resizer import thumbnail as T
+from resizer import thumbnail
 from resizer.budget import cpu_budget, cpu_used
 from resizer.errors import ImageRejected
 from resizer.structure import MAX_JPEG_SCANS, announced_format, count_gif_frames, count_jpeg_scans
@@ -22,7 +22,10 @@ from uploader.intake import inspect
 DATA = Path(__file__).resolve().parent.parent / "data"
 
 
-def outcome(data: bytes, spec: ThumbnailSpec = ThumbnailSpec()):
+DEFAULT = ThumbnailSpec()
+
+
+def outcome(data: bytes, spec: ThumbnailSpec = DEFAULT):
     """(thumbnail, None) or (None, reason); any other exception fails the test."""
     try:
         return make_thumbnail(io.BytesIO(data), spec), None
@@ -75,7 +78,7 @@ def test_a_marker_walk_of_stuffed_bytes_is_linear():
 
 
 def test_the_cpu_budget_stops_a_decode_that_has_no_cheap_pre_check(monkeypatch):
-    monkeypatch.setattr(T, "MAX_JPEG_SCANS", 10**9)  # as if the scan count did not exist
+    monkeypatch.setattr(thumbnail, "MAX_JPEG_SCANS", 10**9)  # as if the scan count did not exist
     data = hostile.jpeg_scan_flood(20_000)
     before = cpu_used()
     with pytest.raises(ImageRejected) as err, cpu_budget(1):
@@ -111,8 +114,8 @@ def test_tiff_pages_after_the_first_are_never_walked():
 
 
 @pytest.mark.parametrize("offset, limit, reason", [
-    (12_000, T.DEFAULT_MAX_PIXELS, "ImageTooLarge"),   # canvas 144 MP: over our limit, under Pillow's error
-    (20_000, T.DEFAULT_MAX_PIXELS, "ImageTooLarge"),   # canvas 400 MP: Pillow's DecompressionBombError
+    (12_000, thumbnail.DEFAULT_MAX_PIXELS, "ImageTooLarge"),   # canvas 144 MP: over our limit, under Pillow's error
+    (20_000, thumbnail.DEFAULT_MAX_PIXELS, "ImageTooLarge"),   # canvas 400 MP: Pillow's DecompressionBombError
     (2_000, 1_000_000, "ImageTooLarge"),               # a configured limit holds for frames too
 ])
 def test_a_frame_that_grows_the_canvas_past_the_limit_is_refused_before_it_is_decoded(offset, limit, reason):
@@ -187,7 +190,7 @@ def test_high_bit_depth_and_float_greys_keep_their_tones(data):
                                       ({"duration": float("nan")}, 100), ({"duration": "x"}, 100),
                                       ({"duration": 10**12}, 100), ({"duration": 80.6}, 80)])
 def test_unusable_frame_durations_become_100_ms(info, ms):
-    assert T._duration(info) == ms
+    assert thumbnail._duration(info) == ms
 
 
 def test_gif_frames_are_counted_from_the_blocks():
@@ -200,6 +203,6 @@ def test_gif_frames_are_counted_from_the_blocks():
 def test_the_uploader_counts_frames_up_to_the_frame_limit_without_decoding():
     data = hostile.gif_many_frames(300, size=2000)  # decoding 300 frames of 2000x2000 takes seconds
     before = cpu_used()
-    upload = inspect(io.BytesIO(data), len(data), "0" * 64, T.DEFAULT_MAX_PIXELS, max_frames=200)
+    upload = inspect(io.BytesIO(data), len(data), "0" * 64, thumbnail.DEFAULT_MAX_PIXELS, max_frames=200)
     assert upload.frames == 200 and (upload.width, upload.height) == (2000, 2000)
     assert cpu_used() - before < 0.5
