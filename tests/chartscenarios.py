@@ -225,7 +225,8 @@ def test_generated_hostile_files_end_with_their_reason_in_seconds(release, name,
     reply = release.post_bytes(name, hostile.CORPUS[name][0]())
     assert reply.status_code == 202, reply.text
     done = release.wait_done(reply.json()["id"], timeout=90)
-    assert (done["status"], done["reason"]) == (("succeeded", None) if reason is None else ("failed", reason)), done
+    assert (done["status"], done["reason"]) == (("succeeded", "ThumbnailReady") if reason is None
+                                               else ("failed", reason)), done
 
 
 def test_a_resizer_over_its_memory_limit_is_oom_killed_and_fails_out_of_memory(release, tmp_path):
