@@ -5,11 +5,15 @@ and the tests through ``devcluster.components.start_uploader``) starts::
 
     gunicorn -c python:uploader.gunicorn_conf 'uploader.app:create_app()'
 
-``UPLOADER_BIND`` and ``UPLOADER_THREADS`` come from the uploader's settings
-(:class:`uploader.settings.UploaderSettings`); the rest is fixed here.
+``UPLOADER_BIND``, ``UPLOADER_WORKERS`` and ``UPLOADER_THREADS`` come from the
+uploader's settings (:class:`uploader.settings.UploaderSettings`); the rest is
+fixed here.
 
-One worker process with threads, so ``/metrics`` (prometheus_client's
-in-process registry) sees every request; scale with replicas. gunicorn's own
+``UPLOADER_WORKERS`` processes, each with ``UPLOADER_THREADS`` threads. With more
+than one, prometheus_client's multiprocess mode adds their metrics up: the master
+sets ``PROMETHEUS_MULTIPROC_DIR`` (a fresh directory under /tmp, the pod's writable
+emptyDir) before any worker imports prometheus_client, and tells it when a worker
+exits (``child_exit``), as prometheus_client's documentation for gunicorn says. gunicorn's own
 log lines (``gunicorn.error``) go through the app's JSON handler, so every
 line is JSON; the access lines are the app's own.
 
@@ -22,14 +26,25 @@ problem+json like the app's own errors (:mod:`uploader.gunicorn_errors`).
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+
 from uploader import gunicorn_errors
 from uploader.settings import UploaderSettings
 
 _settings = UploaderSettings()
+#: Where the metric files of one run go (under /tmp, the pod's writable emptyDir).
+_METRICS_DIR_PREFIX = "/tmp/uploader-metrics-"
+bind = [_settings.bind]
+workers = _settings.workers
+if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # Before anything imports prometheus_client (it picks its value store at import), in the
+    # master and so in every worker forked from it.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=os.path.basename(_METRICS_DIR_PREFIX),
+                                                              dir=os.path.dirname(_METRICS_DIR_PREFIX))
 gunicorn_errors.install()
 
-bind = [_settings.bind]
-workers = 1
 worker_class = "gthread"
 threads = _settings.threads
 #: The worker's heartbeat file: /tmp is the pod's writable emptyDir (read-only root file system).
@@ -66,3 +81,18 @@ logconfig_dict = {
     "handlers": {"json": {"()": "uploader.observability.json_handler"}},
     "formatters": {},
 }
+
+
+def child_exit(server, worker) -> None:
+    """gunicorn hook: a worker is gone; its live samples no longer count (prometheus_client multiprocess)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    """gunicorn hook: the master stops; the metric files of this run go with it."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if directory.startswith(_METRICS_DIR_PREFIX):
+        shutil.rmtree(directory, ignore_errors=True)

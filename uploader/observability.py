@@ -2,21 +2,24 @@
 
 Logs are one JSON object per line on stderr (python-json-logger) with the
 request ID of the request being served; they never contain image bytes or
-credentials. Metrics use prometheus_client's default registry: run gunicorn
-with one worker process (threads for concurrency) so ``/metrics`` sees every
-request, and scale with replicas.
+credentials. Metrics use prometheus_client; with several gunicorn workers
+(``UPLOADER_WORKERS``) each worker writes its samples to files in
+``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode, set up by
+:mod:`uploader.gunicorn_conf`) and ``/metrics``, whichever worker answers it, adds
+up all of them.
 """
 
 from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import re
 import time
 import uuid
 
 import falcon
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from pythonjsonlogger.json import JsonFormatter
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -87,11 +90,25 @@ class RequestContext:
             extra={"method": req.method, "route": route, "status": code, "duration_s": round(elapsed, 4)})
 
 
+def metrics_text() -> bytes:
+    """The Prometheus text exposition of every worker's metrics.
+
+    Under ``PROMETHEUS_MULTIPROC_DIR`` (several workers) a fresh registry with
+    prometheus_client's ``MultiProcessCollector`` sums the workers' files, as its
+    multiprocess documentation prescribes; otherwise the default registry.
+    """
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest()
+
+
 class MetricsResource:
-    """``GET /metrics``: Prometheus text exposition."""
+    """``GET /metrics``: Prometheus text exposition (all workers' metrics, summed)."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = CONTENT_TYPE_LATEST
-        resp.data = generate_latest()
+        resp.data = metrics_text()
 
     on_head = on_get  # falcon drops the body of a HEAD answer and keeps its headers

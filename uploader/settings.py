@@ -39,5 +39,7 @@ class UploaderSettings(BaseSettings):
                               "to take the next bytes of an answer; bounds how long one stalled client holds a thread.")
     bind: str = Field("0.0.0.0:8000", description="gunicorn's listening address, host:port.",
                       validation_alias="UPLOADER_BIND")
-    threads: int = Field(16, ge=1, description="gunicorn threads: requests served at once.",
+    workers: int = Field(1, ge=1, le=64, description="gunicorn worker processes; over 1, /metrics adds them up "
+                         "(prometheus_client multiprocess mode).", validation_alias="UPLOADER_WORKERS")
+    threads: int = Field(16, ge=1, description="gunicorn threads per worker: requests served at once by each.",
                          validation_alias="UPLOADER_THREADS")

@@ -386,3 +386,30 @@ def test_an_upload_cut_off_by_the_client_is_400_and_nothing_is_stored(cluster, c
         assert whole.status_code == 202  # the same upload, whole, is taken
     finally:
         up.process.stop()
+
+
+def metric_total(text: str, name: str, **labels: str) -> float:
+    """The sum of ``name``'s samples whose labels include ``labels``, from Prometheus text."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_several_workers_serve_and_metrics_add_up_across_them(cluster, namespace, tmp_path):
+    """UPLOADER_WORKERS=3: three gunicorn workers, and /metrics (whichever answers) counts every request."""
+    many = start_uploader(cluster, tmp_path, namespace=namespace, UPLOADER_WORKERS="3", UPLOADER_THREADS="2")
+    try:
+        children = Path(f"/proc/{many.process.pid}/task/{many.process.pid}/children").read_text().split()
+        assert len(children) == 3, children
+        sessions = [requests.Session() for _ in range(6)]  # keep-alive: each connection sticks to a worker
+        for i in range(60):
+            assert sessions[i % 6].get(f"{many.url}/healthz", timeout=10).status_code == 200
+        counts = {metric_total(requests.get(f"{many.url}/metrics", timeout=10).text,
+                               "thumbnailer_http_requests_total", route="/healthz", method="GET", code="200")
+                  for _ in range(6)}
+        # The same on every scrape, whichever worker answered it: 60, plus start_uploader's readiness probe.
+        assert len(counts) == 1 and 60 <= counts.pop() <= 62, counts
+    finally:
+        many.process.stop()
