@@ -94,6 +94,6 @@ clean: down
 # ($$KUBECONFIG, else ~/.kube/config); helm from PATH, else the pinned one if built.
 debug-bundle: install
 	@test -n "$(NAMESPACE)" || { echo "usage: make debug-bundle NAMESPACE=<namespace> [RELEASE=<release>] [OUTPUT=<file.tar.gz>]" >&2; exit 2; }
-	@PATH="$$PATH:$$(bash hack/provision.sh --print 2>/dev/null)" $(PY) -m thumbnailer.debugbundle \
+	@PATH="$$PATH:$$(bash hack/provision.sh --print 2>/dev/null)" $(PY) -m debugbundle \
 		--namespace "$(NAMESPACE)" $(if $(RELEASE),--release "$(RELEASE)") $(if $(OUTPUT),--output "$(OUTPUT)") \
 		$(if $(KUBECONFIG),,$(if $(wildcard .local/stack.json),--kubeconfig .local/kubeconfig))

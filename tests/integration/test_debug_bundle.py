@@ -1,4 +1,4 @@
-"""The debug bundle (``python -m thumbnailer.debugbundle``) on the local control plane:
+"""The debug bundle (``python -m debugbundle``) on the local control plane:
 a namespace with finished ThumbnailJobs and a real Helm release, then a namespace
 where nothing exists, read by a user who may read nothing."""
 
@@ -29,7 +29,7 @@ RELEASE = "thumbs"
 
 
 def run_bundle(kubeconfig: Path, namespace: str, output: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "thumbnailer.debugbundle", "--namespace", namespace,
+    return subprocess.run([sys.executable, "-m", "debugbundle", "--namespace", namespace,
                            "--output", str(output), *extra],
                           env={**os.environ, "KUBECONFIG": str(kubeconfig)}, capture_output=True, text=True,
                           timeout=180)

@@ -9,7 +9,7 @@ import tarfile
 
 import yaml
 
-from thumbnailer import debugbundle as db
+from debugbundle import bundle as db
 
 NOW = datetime.datetime(2026, 1, 2, 12, 0, 0, tzinfo=datetime.timezone.utc)
 SECRET = "s3cr3t-Value-0123456789"

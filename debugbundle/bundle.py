@@ -1,6 +1,6 @@
 """One tarball with what it takes to debug a thumbnailer installation in one namespace.
 
-``python -m thumbnailer.debugbundle --namespace NS [--release NAME] [--output PATH]
+``python -m debugbundle --namespace NS [--release NAME] [--output PATH]
 [--kubeconfig FILE] [--context NAME] [--helm PATH]`` (or ``make debug-bundle NAMESPACE=NS``)
 reads the cluster with the kubernetes client (kubeconfig resolved as kubectl does:
 ``--kubeconfig``, else ``$KUBECONFIG``, else ``~/.kube/config``; in a pod, its
@@ -631,7 +631,7 @@ def collect(namespace: str, release: str | None = None, kubeconfig: str | None =
     """
     now = now or datetime.datetime.now(datetime.timezone.utc)
     bundle = Bundle(namespace, release)
-    context_lines = {"tool": f"thumbnailer {tool_version()} (python -m thumbnailer.debugbundle)"}
+    context_lines = {"tool": f"thumbnailer {tool_version()} (python -m debugbundle)"}
     kube: Any = None
     try:
         if kube_factory is not None:
@@ -671,7 +671,7 @@ def default_output(namespace: str, now: datetime.datetime) -> Path:
 def main(argv: list[str] | None = None) -> int:
     """The CLI; returns 0 when the tarball was written, 1 when it could not be written or holds nothing
     from the cluster (no usable kubeconfig; the tarball still says why), 2 on usage errors."""
-    parser = argparse.ArgumentParser(prog="python -m thumbnailer.debugbundle",
+    parser = argparse.ArgumentParser(prog="python -m debugbundle",
                                      description="Collect debugging information about a thumbnailer "
                                                  "installation into one .tar.gz (secrets redacted).")
     parser.add_argument("--namespace", "-n", required=True, help="the namespace thumbnailer runs in")
@@ -704,7 +704,3 @@ def main(argv: list[str] | None = None) -> int:
               "stack: .local/kubeconfig) or set KUBECONFIG", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
