@@ -77,7 +77,7 @@ MAX_RESIZER_POD_LOGS = 50
 LOG_TAIL_LINES = 10000
 #: Pod labels that mark the components whose logs are collected.
 COMPONENT_LABEL, COMPONENTS = "app.kubernetes.io/component", ("operator", "uploader", "minio")
-RESIZER_LABEL, RESIZER_MANAGED_BY = "app.kubernetes.io/managed-by", "thumbnailer-operator"
+RESIZER_LABEL, RESIZER_MANAGED_BY = api.LABEL_MANAGED_BY, api.MANAGED_BY
 CHART_LABEL, APP_VERSION_LABEL = "helm.sh/chart", "app.kubernetes.io/version"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 

@@ -27,6 +27,8 @@ import tempfile
 
 from .errors import (EXIT_BAD_IMAGE, EXIT_CONFIG, EXIT_INTERNAL, EXIT_OK, EXIT_RETRYABLE, ImageRejected,
                      SourceMissing, StoreRefused, StoreUnavailable)
+from thumbnailer.api import ResizerEnv
+
 from .budget import cpu_budget
 from .settings import ResizerSettings, SettingsError
 from .store import ObjectStore
@@ -96,7 +98,7 @@ def main(hard_cpu_limit: bool = False) -> int:
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s resizer %(levelname)s %(message)s")
     # Known before the other settings are parsed, so a settings error is reported too.
-    path = os.environ.get("TERMINATION_MESSAGE_PATH", "").strip() or "/dev/termination-log"
+    path = os.environ.get(ResizerEnv.TERMINATION_MESSAGE_PATH, "").strip() or "/dev/termination-log"
     try:
         result = run(ResizerSettings.from_env(), hard_cpu_limit)
     except SettingsError as e:

@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from thumbnailer import api
+
 Fit = Literal["cover", "contain", "fill"]
-FITS: tuple[Fit, ...] = ("cover", "contain", "fill")
+FITS: tuple[Fit, ...] = api.FITS  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)

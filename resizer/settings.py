@@ -10,12 +10,11 @@ import os
 from dataclasses import dataclass
 from typing import Mapping
 
-from .geometry import FITS
-from .thumbnail import DEFAULT_MAX_FRAMES, DEFAULT_MAX_OUTPUT_PIXELS, DEFAULT_MAX_PIXELS, OUTPUT_FORMATS, ThumbnailSpec
+from thumbnailer import api
+from thumbnailer.api import ResizerEnv as E
 
-#: CPU seconds one image may cost (``MAX_CPU_SECONDS``): the costliest legitimate image measured, an
-#: 89-megapixel WebP or PNG, takes about 4.
-DEFAULT_MAX_CPU_SECONDS = 15
+from .geometry import FITS
+from .thumbnail import OUTPUT_FORMATS, ThumbnailSpec
 
 
 class SettingsError(ValueError):
@@ -66,7 +65,7 @@ class ResizerSettings:
     previous_output_key: str
     spec: ThumbnailSpec
     max_bytes: int
-    max_cpu_seconds: int = DEFAULT_MAX_CPU_SECONDS
+    max_cpu_seconds: int = api.DEFAULT_MAX_CPU_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "ResizerSettings":
@@ -92,34 +91,34 @@ class ResizerSettings:
                 raise SettingsError(f"{name} must be >= {low}, got {value}")
             return value
 
-        fit = env.get("THUMBNAIL_FIT", "").strip() or "cover"
+        fit = env.get(E.THUMBNAIL_FIT, "").strip() or api.DEFAULT_FIT
         if fit not in FITS:
-            raise SettingsError(f"THUMBNAIL_FIT must be one of {', '.join(FITS)}, got {fit!r}")
-        fmt = env.get("THUMBNAIL_FORMAT", "").strip().lower() or None
+            raise SettingsError(f"{E.THUMBNAIL_FIT} must be one of {', '.join(FITS)}, got {fit!r}")
+        fmt = env.get(E.THUMBNAIL_FORMAT, "").strip().lower() or None
         if fmt is not None and fmt not in OUTPUT_FORMATS:
-            raise SettingsError(f"THUMBNAIL_FORMAT must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")
-        source_bucket = need("SOURCE_BUCKET")
+            raise SettingsError(f"{E.THUMBNAIL_FORMAT} must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")
+        source_bucket = need(E.SOURCE_BUCKET)
         return cls(
-            endpoint=need("S3_ENDPOINT"),
-            access_key=need("S3_ACCESS_KEY"),
-            secret_key=need("S3_SECRET_KEY"),
-            secure=env.get("S3_SECURE", "false").strip().lower() in ("1", "true", "yes"),
-            region=env.get("S3_REGION", "").strip() or "us-east-1",
+            endpoint=need(E.S3_ENDPOINT),
+            access_key=need(E.S3_ACCESS_KEY),
+            secret_key=need(E.S3_SECRET_KEY),
+            secure=env.get(E.S3_SECURE, "false").strip().lower() in ("1", "true", "yes"),
+            region=env.get(E.S3_REGION, "").strip() or "us-east-1",
             source_bucket=source_bucket,
-            source_key=object_key("SOURCE_KEY"),
-            output_bucket=env.get("OUTPUT_BUCKET", "").strip() or source_bucket,
-            output_key=object_key("OUTPUT_KEY"),
-            previous_output_key=env.get("PREVIOUS_OUTPUT_KEY", ""),
+            source_key=object_key(E.SOURCE_KEY),
+            output_bucket=env.get(E.OUTPUT_BUCKET, "").strip() or source_bucket,
+            output_key=object_key(E.OUTPUT_KEY),
+            previous_output_key=env.get(E.PREVIOUS_OUTPUT_KEY, ""),
             spec=ThumbnailSpec(
-                width=integer("THUMBNAIL_WIDTH", 100),
-                height=integer("THUMBNAIL_HEIGHT", 100),
+                width=integer(E.THUMBNAIL_WIDTH, api.DEFAULT_WIDTH),
+                height=integer(E.THUMBNAIL_HEIGHT, api.DEFAULT_HEIGHT),
                 fit=fit,  # type: ignore[arg-type]
                 format=fmt,
-                max_pixels=integer("MAX_PIXELS", DEFAULT_MAX_PIXELS),
-                max_frames=integer("MAX_FRAMES", DEFAULT_MAX_FRAMES),
-                max_output_pixels=integer("MAX_OUTPUT_PIXELS", DEFAULT_MAX_OUTPUT_PIXELS),
-                accept_truncated=env.get("ACCEPT_TRUNCATED", "").strip().lower() in ("1", "true", "yes"),
+                max_pixels=integer(E.MAX_PIXELS, api.DEFAULT_MAX_PIXELS),
+                max_frames=integer(E.MAX_FRAMES, api.DEFAULT_MAX_FRAMES),
+                max_output_pixels=integer(E.MAX_OUTPUT_PIXELS, api.DEFAULT_MAX_OUTPUT_PIXELS),
+                accept_truncated=env.get(E.ACCEPT_TRUNCATED, "").strip().lower() in ("1", "true", "yes"),
             ),
-            max_bytes=integer("MAX_BYTES", 50 * 1024 * 1024),
-            max_cpu_seconds=integer("MAX_CPU_SECONDS", DEFAULT_MAX_CPU_SECONDS),
+            max_bytes=integer(E.MAX_BYTES, api.DEFAULT_MAX_BYTES),
+            max_cpu_seconds=integer(E.MAX_CPU_SECONDS, api.DEFAULT_MAX_CPU_SECONDS),
         )

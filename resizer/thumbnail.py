@@ -41,19 +41,12 @@ from typing import BinaryIO, Iterator
 
 from PIL import Image, ImageCms, ImageFile, PngImagePlugin
 
+from thumbnailer.api import (DEFAULT_FIT, DEFAULT_HEIGHT, DEFAULT_MAX_FRAMES, DEFAULT_MAX_OUTPUT_PIXELS,
+                             DEFAULT_MAX_PIXELS, DEFAULT_WIDTH)
+
 from .errors import ImageRejected
 from .geometry import Fit, plan
 from .structure import MAX_JPEG_SCANS, announced_format, count_jpeg_scans
-
-#: Pillow's own decompression-bomb warning threshold (``Image.MAX_IMAGE_PIXELS``,
-#: 89,478,485 px: about 89.5 megapixels, a 9459 x 9459 image).
-DEFAULT_MAX_PIXELS = 89_478_485
-#: Frames kept from an animation: a longer one is cut there (it plays its first
-#: DEFAULT_MAX_FRAMES frames) and the result says so (``frames`` < ``source_frames``).
-DEFAULT_MAX_FRAMES = 200
-#: Output budget: width x height x frames kept, in pixels. 4096 x 4096 (one 64 MB RGBA frame,
-#: or 200 frames of 289 x 289): the encoder holds every output frame of an animation.
-DEFAULT_MAX_OUTPUT_PIXELS = 16_777_216
 
 #: Decoders Pillow may use. Everything else (SVG, PDF, EPS, PSD, ...) is refused.
 #: HEIF (HEIC from iPhones) comes from the pillow-heif wheel, AVIF from Pillow itself.
@@ -84,9 +77,9 @@ class ThumbnailSpec:
     """What to make: ``width`` x ``height`` pixels, a fit mode, an output format
     (``None`` = chosen from the source) and the safety limits."""
 
-    width: int = 100
-    height: int = 100
-    fit: Fit = "cover"
+    width: int = DEFAULT_WIDTH
+    height: int = DEFAULT_HEIGHT
+    fit: Fit = DEFAULT_FIT  # type: ignore[assignment]
     format: str | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_frames: int = DEFAULT_MAX_FRAMES

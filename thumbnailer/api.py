@@ -1,8 +1,10 @@
-"""The ThumbnailJob API: group, version, names, phases and condition types.
+"""The contract between the components: the ThumbnailJob API, what a spec means where it is
+silent, the limits, the resizer's environment, its failure reasons and exit codes, and the
+labels and annotations. Dependency-free: the uploader, the operator and the resizer (whose
+image holds only this module of the package) import it, and nothing here is spelt twice.
 
-Every component imports these names instead of spelling them; the CRD in
-``crds/thumbnailjob.yaml`` is the source of truth and a unit test checks that
-the two agree.
+``crds/thumbnailjob.yaml`` is the source of truth for the API; tests/unit/test_api_contract.py
+checks that the two agree.
 """
 
 GROUP = "thumbnailer.dev"
@@ -22,3 +24,105 @@ PHASES = (PHASE_PENDING, PHASE_RUNNING, PHASE_SUCCEEDED, PHASE_FAILED)
 #: Condition types: ``kubectl wait --for=condition=Complete`` (or ``Failed``).
 CONDITION_COMPLETE = "Complete"
 CONDITION_FAILED = "Failed"
+
+# -- What a spec asks for where it leaves a field out (the CRD's defaults), and what it may ask.
+DEFAULT_WIDTH = 100
+DEFAULT_HEIGHT = 100
+DEFAULT_FIT = "cover"
+#: cover: scale to fill the box, centre-crop; contain: scale to fit inside, pad; fill: stretch.
+FITS = ("cover", "contain", "fill")
+#: spec.format; absent: chosen from the source (JPEG for opaque stills, PNG with alpha, GIF animated).
+OUTPUT_FORMATS = ("jpeg", "png", "webp", "gif")
+#: Largest spec.size.width and height, pixels.
+MAX_DIMENSION = 4096
+
+# -- Limits: the defaults of the settings that carry them (uploader, operator, resizer, chart).
+#: Decompression-bomb limit, declared width x height in pixels: Pillow's own warning threshold
+#: (``Image.MAX_IMAGE_PIXELS``, about 89.5 megapixels, a 9459 x 9459 image).
+DEFAULT_MAX_PIXELS = 89_478_485
+#: Largest source, bytes (50 MiB).
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+#: Frames kept from an animation; a longer one is cut there and the status says so.
+DEFAULT_MAX_FRAMES = 200
+#: Output budget: width x height x frames kept, pixels (4096 x 4096: one 64 MB RGBA frame, or
+#: 200 frames of 289 x 289; the encoder holds every output frame of an animation).
+DEFAULT_MAX_OUTPUT_PIXELS = 16_777_216
+#: CPU seconds one image may cost in the resizer; the costliest legitimate image measured,
+#: an 89-megapixel WebP or PNG, takes about 4.
+DEFAULT_MAX_CPU_SECONDS = 15
+
+
+class ResizerEnv:
+    """The names of the resizer container's environment variables: the operator writes them
+    (``thumbnail_operator.jobs.build_job``), the resizer reads them (``resizer.settings``)."""
+
+    S3_ENDPOINT = "S3_ENDPOINT"
+    S3_SECURE = "S3_SECURE"
+    S3_REGION = "S3_REGION"
+    S3_ACCESS_KEY = "S3_ACCESS_KEY"
+    S3_SECRET_KEY = "S3_SECRET_KEY"
+    SOURCE_BUCKET = "SOURCE_BUCKET"
+    SOURCE_KEY = "SOURCE_KEY"
+    OUTPUT_BUCKET = "OUTPUT_BUCKET"
+    OUTPUT_KEY = "OUTPUT_KEY"
+    PREVIOUS_OUTPUT_KEY = "PREVIOUS_OUTPUT_KEY"
+    THUMBNAIL_WIDTH = "THUMBNAIL_WIDTH"
+    THUMBNAIL_HEIGHT = "THUMBNAIL_HEIGHT"
+    THUMBNAIL_FIT = "THUMBNAIL_FIT"
+    THUMBNAIL_FORMAT = "THUMBNAIL_FORMAT"
+    MAX_PIXELS = "MAX_PIXELS"
+    MAX_BYTES = "MAX_BYTES"
+    MAX_FRAMES = "MAX_FRAMES"
+    MAX_OUTPUT_PIXELS = "MAX_OUTPUT_PIXELS"
+    MAX_CPU_SECONDS = "MAX_CPU_SECONDS"
+    ACCEPT_TRUNCATED = "ACCEPT_TRUNCATED"
+    TERMINATION_MESSAGE_PATH = "TERMINATION_MESSAGE_PATH"
+
+
+# -- The resizer's exit codes (sysexits.h), which the Job's podFailurePolicy tells apart.
+#: The thumbnail was written.
+EXIT_OK = 0
+#: EX_DATAERR: the source can never make a thumbnail (corrupt, not an image, too large,
+#: unsupported, too complex). Permanent: the Job must not retry.
+EXIT_BAD_IMAGE = 65
+#: EX_SOFTWARE: an unexpected exception (a bug, or a case the resizer does not know).
+#: Permanent: the same input hits the same code path again.
+EXIT_INTERNAL = 70
+#: EX_TEMPFAIL: the store could not be reached or failed. Worth retrying.
+EXIT_RETRYABLE = 75
+#: EX_CONFIG: settings the resizer cannot use, or a store that refuses for good. Permanent.
+EXIT_CONFIG = 78
+#: Exit codes after which retrying cannot help (the operator's podFailurePolicy fails the Job at once).
+PERMANENT_EXIT_CODES = (EXIT_BAD_IMAGE, EXIT_INTERNAL, EXIT_CONFIG)
+
+# -- Reasons (status.reason and the conditions' reason; ``reason`` of an upload's problem+json).
+#: While a ThumbnailJob is on its way, and when it is done.
+PROGRESS_REASONS = ("Queued", "JobCreated", "Rendering", "ThumbnailReady")
+#: The resizer's, from its termination message ``<Reason>: <text>``. The image can never make
+#: a thumbnail (exit 65):
+IMAGE_REASONS = ("NotAnImage", "UnsupportedFormat", "ImageTooLarge", "FileTooLarge", "TruncatedImage",
+                 "CorruptImage", "EmptyFile", "MetadataTooLarge", "TooComplex", "OutputTooLarge",
+                 "SourceNotFound", "InvalidSourceKey", "InvalidSourceBucket")
+#: ... the store refuses for good, or the settings are unusable (exit 78):
+CONFIG_REASONS = ("StoreAccessDenied", "StoreRejected", "InvalidConfiguration")
+#: ... the store stayed unreachable (exit 75, retried), or a bug (exit 70):
+RESIZER_REASONS = IMAGE_REASONS + CONFIG_REASONS + ("StoreUnavailable", "InternalError")
+#: The operator's own, read off the Job and its pods.
+JOB_REASONS = ("OutOfMemory", "ResizerFailed", "BackoffLimitExceeded", "DeadlineExceeded", "JobFailed")
+FAILURE_REASONS = RESIZER_REASONS + JOB_REASONS
+
+# -- Labels and annotations.
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+#: The value of :data:`LABEL_MANAGED_BY` on every Job the operator creates.
+MANAGED_BY = "thumbnailer-operator"
+LABEL_CREATED_BY = "app.kubernetes.io/created-by"
+#: The value of :data:`LABEL_CREATED_BY` on every ThumbnailJob the uploader creates.
+CREATED_BY_UPLOADER = "thumbnailer-uploader"
+#: On a Job and its pods: the ThumbnailJob they serve, and its generation.
+LABEL_THUMBNAILJOB = f"{GROUP}/thumbnailjob"
+LABEL_GENERATION = f"{GROUP}/generation"
+#: On an uploaded ThumbnailJob: the SHA-256 of its source (idempotent retries compare it).
+ANNOTATION_SHA256 = f"{GROUP}/source-sha256"
+#: The resizer's container name, and the UID and GID it runs as (the image's USER).
+RESIZER_CONTAINER = "resizer"
+RESIZER_UID = 10001

@@ -23,8 +23,8 @@ from .views import effective_options, job_view, public_status
 
 log = logging.getLogger("uploader")
 RETRY_AFTER_SECONDS = 5
-_FITS = ("cover", "contain", "fill")
-_FORMATS = ("png", "jpeg", "webp", "gif")
+_FITS = api.FITS
+_FORMATS = api.OUTPUT_FORMATS
 _ID = re.compile(r"^[a-z0-9]([-a-z0-9]{0,251}[a-z0-9])?$")
 _ASCII_DIGITS = re.compile(r"[0-9]+")
 
@@ -40,7 +40,6 @@ _REJECTED = {
 
 
 _B32 = "0123456789abcdefghijklmnopqrstuv"  # base32hex: sorts like the numbers it encodes
-ANNOTATION_SHA256 = f"{api.GROUP}/source-sha256"
 #: For answers given before the body was read to its end: the rest is not read, the connection is closed
 #: (gunicorn would otherwise drain the unread body to keep the connection alive).
 _CLOSE = {"Connection": "close"}
@@ -230,10 +229,10 @@ class JobsResource:
             raise unavailable("object-store", e) from e
         finally:
             upload.file.close()
-        labels = {"app.kubernetes.io/created-by": "thumbnailer-uploader"}
+        labels = {api.LABEL_CREATED_BY: api.CREATED_BY_UPLOADER}
         manifest = {
             "apiVersion": api.API_VERSION, "kind": api.KIND,
-            "metadata": {"name": job_id, "labels": labels, "annotations": {ANNOTATION_SHA256: upload.sha256}},
+            "metadata": {"name": job_id, "labels": labels, "annotations": {api.ANNOTATION_SHA256: upload.sha256}},
             "spec": {"source": {"bucket": self.store.bucket, "key": key}, **options},
         }
         try:
@@ -313,7 +312,7 @@ class JobsResource:
     def _check_same_request(previous: dict, sha256: str, options: dict) -> None:
         """422 unless ``previous`` (the job created with this Idempotency-Key) was made from
         the same bytes with the same effective width, height, fit and format."""
-        before = request_fingerprint(previous["metadata"].get("annotations", {}).get(ANNOTATION_SHA256, ""),
+        before = request_fingerprint(previous["metadata"].get("annotations", {}).get(api.ANNOTATION_SHA256, ""),
                                      previous.get("spec") or {})
         now = request_fingerprint(sha256, options)
         if before == now:
@@ -361,7 +360,7 @@ class JobsResource:
         spec: dict = {}
         size = {}
         for dim in ("width", "height"):
-            value = int_param(req, dim, 1, 4096)
+            value = int_param(req, dim, 1, api.MAX_DIMENSION)
             if value is not None:
                 size[dim] = value
         if size:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from thumbnailer import api
+
 
 class UploaderSettings(BaseSettings):
     """Every knob of the uploader; the environment variable is the field name in upper case.
@@ -26,12 +28,13 @@ class UploaderSettings(BaseSettings):
     s3_bucket: str = Field("thumbnails", description="Bucket for uploaded sources (and thumbnails).")
     s3_create_bucket: bool = Field(False, description="Create the bucket if it is missing (bundled MinIO).")
     source_prefix: str = Field("uploads", description="Sources go to <prefix>/<namespace>/<id>.<ext>.")
-    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest accepted upload, bytes.")
-    max_pixels: int = Field(89_478_485, ge=1, description="Largest declared width x height accepted, pixels.")
-    max_frames: int = Field(200, ge=1, description="Frames the resizer keeps from an animation (as the "
+    max_upload_bytes: int = Field(api.DEFAULT_MAX_BYTES, ge=1, description="Largest accepted upload, bytes.")
+    max_pixels: int = Field(api.DEFAULT_MAX_PIXELS, ge=1, description="Largest declared width x height accepted, pixels.")
+    max_frames: int = Field(api.DEFAULT_MAX_FRAMES, ge=1, description="Frames the resizer keeps from an animation (as the "
                                                    "operator's MAX_FRAMES), for the output budget.")
-    max_output_pixels: int = Field(16_777_216, ge=1, description="Output budget: width x height x frames kept "
-                                   "of a thumbnail, pixels; a request over it is a 422 (OutputTooLarge).")
+    max_output_pixels: int = Field(api.DEFAULT_MAX_OUTPUT_PIXELS, ge=1,
+        description="Output budget: width x height x frames kept "
+                    "of a thumbnail, pixels; a request over it is a 422 (OutputTooLarge).")
     spool_memory_bytes: int = Field(1024 * 1024, ge=0,
                                     description="Uploads larger than this are spooled to a temporary file.")
     body_read_timeout_seconds: float = Field(

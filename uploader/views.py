@@ -23,9 +23,6 @@ def public_status(tj: dict) -> str:
     return _STATUS.get((tj.get("status") or {}).get("phase", ""), "processing")
 
 
-#: What a ThumbnailJob's spec means where it leaves a field out (the CRD's defaults).
-DEFAULT_SIZE = {"width": 100, "height": 100}
-DEFAULT_FIT = "cover"
 
 
 def effective_options(spec: dict) -> dict:
@@ -34,8 +31,8 @@ def effective_options(spec: dict) -> dict:
     ``format`` is None when the output format is chosen from the source.
     """
     size = spec.get("size") or {}
-    return {"width": size.get("width", DEFAULT_SIZE["width"]), "height": size.get("height", DEFAULT_SIZE["height"]),
-            "fit": spec.get("fit") or DEFAULT_FIT, "format": spec.get("format") or None}
+    return {"width": size.get("width", api.DEFAULT_WIDTH), "height": size.get("height", api.DEFAULT_HEIGHT),
+            "fit": spec.get("fit") or api.DEFAULT_FIT, "format": spec.get("format") or None}
 
 
 def job_view(tj: dict) -> dict:

@@ -6,10 +6,12 @@ import urllib3
 from minio import Minio
 from minio.error import S3Error
 
+from thumbnailer import api
+
 from .settings import OperatorSettings
 
 #: The uploader marks what it created; only such sources belong to the ThumbnailJob.
-UPLOADER_LABEL = ("app.kubernetes.io/created-by", "thumbnailer-uploader")
+UPLOADER_LABEL = (api.LABEL_CREATED_BY, api.CREATED_BY_UPLOADER)
 
 
 class CleanupFailed(Exception):

@@ -20,7 +20,7 @@ from prometheus_client import start_http_server
 from thumbnailer import api
 from thumbnailer.kubeclient import load_api_client
 
-from .jobs import LABEL_MANAGED_BY, LABEL_THUMBNAILJOB, MANAGED_BY
+from thumbnailer.api import LABEL_MANAGED_BY, LABEL_THUMBNAILJOB, MANAGED_BY
 from .kube import Kube
 from .leader import LeaderElector
 from .metrics import RECONCILE_ERRORS

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import hashlib
 
-from resizer.errors import PERMANENT_EXIT_CODES
 from thumbnailer import api
+from thumbnailer.api import (LABEL_GENERATION, LABEL_MANAGED_BY, LABEL_THUMBNAILJOB, MANAGED_BY,
+                             PERMANENT_EXIT_CODES, RESIZER_CONTAINER, RESIZER_UID)
+from thumbnailer.api import ResizerEnv as E
 
 from .settings import OperatorSettings
 
-#: Labels on every Job and pod the operator creates.
-LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
-MANAGED_BY = "thumbnailer-operator"
-LABEL_THUMBNAILJOB = f"{api.GROUP}/thumbnailjob"
-LABEL_GENERATION = f"{api.GROUP}/generation"
-CONTAINER = "resizer"
-#: UID and GID of the resizer process: the images' `USER 10001:10001` and the chart's pods.
-RESIZER_UID = 10001
 _MAX_NAME = 63  # Job names become the pods' job-name label value: at most 63 characters
 
 
@@ -64,28 +58,28 @@ def build_job(tj: dict, settings: OperatorSettings) -> dict:
     labels = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_THUMBNAILJOB: label_value(name), LABEL_GENERATION: str(gen)}
     secret = settings.s3_credentials_secret
     env = [
-        {"name": "S3_ENDPOINT", "value": settings.s3_endpoint},
-        {"name": "S3_SECURE", "value": str(settings.s3_secure).lower()},
-        {"name": "S3_REGION", "value": settings.s3_region},
-        {"name": "S3_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": secret, "key": "accessKey"}}},
-        {"name": "S3_SECRET_KEY", "valueFrom": {"secretKeyRef": {"name": secret, "key": "secretKey"}}},
-        {"name": "SOURCE_BUCKET", "value": spec["source"].get("bucket") or settings.s3_bucket},
-        {"name": "SOURCE_KEY", "value": spec["source"]["key"]},
-        {"name": "OUTPUT_BUCKET", "value": settings.s3_bucket},
-        {"name": "OUTPUT_KEY", "value": output_key(settings, ns, name)},
-        {"name": "THUMBNAIL_WIDTH", "value": str(size.get("width", 100))},
-        {"name": "THUMBNAIL_HEIGHT", "value": str(size.get("height", 100))},
-        {"name": "THUMBNAIL_FIT", "value": spec.get("fit", "cover")},
-        {"name": "THUMBNAIL_FORMAT", "value": spec.get("format", "")},
-        {"name": "MAX_PIXELS", "value": str(settings.max_pixels)},
-        {"name": "MAX_BYTES", "value": str(settings.max_bytes)},
-        {"name": "MAX_FRAMES", "value": str(settings.max_frames)},
-        {"name": "MAX_OUTPUT_PIXELS", "value": str(settings.max_output_pixels)},
-        {"name": "MAX_CPU_SECONDS", "value": str(settings.max_cpu_seconds)},
+        {"name": E.S3_ENDPOINT, "value": settings.s3_endpoint},
+        {"name": E.S3_SECURE, "value": str(settings.s3_secure).lower()},
+        {"name": E.S3_REGION, "value": settings.s3_region},
+        {"name": E.S3_ACCESS_KEY, "valueFrom": {"secretKeyRef": {"name": secret, "key": "accessKey"}}},
+        {"name": E.S3_SECRET_KEY, "valueFrom": {"secretKeyRef": {"name": secret, "key": "secretKey"}}},
+        {"name": E.SOURCE_BUCKET, "value": spec["source"].get("bucket") or settings.s3_bucket},
+        {"name": E.SOURCE_KEY, "value": spec["source"]["key"]},
+        {"name": E.OUTPUT_BUCKET, "value": settings.s3_bucket},
+        {"name": E.OUTPUT_KEY, "value": output_key(settings, ns, name)},
+        {"name": E.THUMBNAIL_WIDTH, "value": str(size.get("width", api.DEFAULT_WIDTH))},
+        {"name": E.THUMBNAIL_HEIGHT, "value": str(size.get("height", api.DEFAULT_HEIGHT))},
+        {"name": E.THUMBNAIL_FIT, "value": spec.get("fit", api.DEFAULT_FIT)},
+        {"name": E.THUMBNAIL_FORMAT, "value": spec.get("format", "")},
+        {"name": E.MAX_PIXELS, "value": str(settings.max_pixels)},
+        {"name": E.MAX_BYTES, "value": str(settings.max_bytes)},
+        {"name": E.MAX_FRAMES, "value": str(settings.max_frames)},
+        {"name": E.MAX_OUTPUT_PIXELS, "value": str(settings.max_output_pixels)},
+        {"name": E.MAX_CPU_SECONDS, "value": str(settings.max_cpu_seconds)},
     ]
     previous = ((tj.get("status") or {}).get("output") or {}).get("key")
     if previous:
-        env.append({"name": "PREVIOUS_OUTPUT_KEY", "value": previous})
+        env.append({"name": E.PREVIOUS_OUTPUT_KEY, "value": previous})
     pod_spec: dict = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
@@ -95,7 +89,7 @@ def build_job(tj: dict, settings: OperatorSettings) -> dict:
         "securityContext": {"runAsNonRoot": True, "runAsUser": RESIZER_UID, "runAsGroup": RESIZER_UID,
                             "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [{
-            "name": CONTAINER,
+            "name": RESIZER_CONTAINER,
             "image": settings.resizer_image,
             "imagePullPolicy": settings.resizer_image_pull_policy,
             "command": list(settings.resizer_command),
@@ -127,7 +121,7 @@ def build_job(tj: dict, settings: OperatorSettings) -> dict:
             "activeDeadlineSeconds": settings.job_active_deadline_seconds,
             "podFailurePolicy": {"rules": [
                 {"action": "FailJob",
-                 "onExitCodes": {"containerName": CONTAINER, "operator": "In",
+                 "onExitCodes": {"containerName": RESIZER_CONTAINER, "operator": "In",
                                  "values": list(PERMANENT_EXIT_CODES)}},
             ]},
             "template": {"metadata": {"labels": labels}, "spec": pod_spec},

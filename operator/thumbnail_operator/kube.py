@@ -10,7 +10,7 @@ from kubernetes.client.rest import ApiException
 
 from thumbnailer import api
 
-from .jobs import LABEL_MANAGED_BY, MANAGED_BY
+from thumbnailer.api import LABEL_MANAGED_BY, MANAGED_BY
 from .status import job_finished
 
 

@@ -11,7 +11,9 @@ from collections import defaultdict
 from thumbnailer import api
 
 from .cleanup import CleanupFailed, Store, objects_to_delete
-from .jobs import LABEL_GENERATION, LABEL_THUMBNAILJOB, build_job, job_name, label_value
+from thumbnailer.api import LABEL_GENERATION, LABEL_THUMBNAILJOB
+
+from .jobs import build_job, job_name, label_value
 from .kube import Kube
 from .metrics import JOBS_CREATED, QUEUED, RECONCILE_ERRORS, THUMBNAILJOBS, TIME_TO_SUCCEEDED
 from .scheduler import Scheduler

@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from thumbnailer import api
+
 
 def namespace_patterns(spec: str) -> list[str]:
     """Kopf namespace patterns from ``WATCH_NAMESPACE`` ('' -> [] meaning cluster-wide).
@@ -86,14 +88,18 @@ class OperatorSettings(BaseSettings):
     job_backoff_limit: int = Field(3, ge=0, description="Retries of a resizer pod after a retryable failure.")
     job_active_deadline_seconds: int = Field(300, ge=1, description="Time limit of one Job, seconds.")
     job_ttl_seconds_after_finished: int = Field(3600, ge=0, description="Finished Jobs are deleted after, seconds.")
-    max_pixels: int = Field(89_478_485, ge=1, description="Decompression-bomb limit passed to the resizer, pixels.")
-    max_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest source image, bytes.")
-    max_frames: int = Field(200, ge=1, description="Frames kept from an animated source (GIF, WebP), passed to "
-                                                   "the resizer; status.output says 'frames' of 'sourceFrames'.")
-    max_output_pixels: int = Field(16_777_216, ge=1, description="Output budget passed to the resizer: width x "
-                                   "height x frames of a thumbnail, pixels (over it: OutputTooLarge).")
-    max_cpu_seconds: int = Field(15, ge=1, description="CPU time one image may cost in the resizer, seconds "
-                                 "(RLIMIT_CPU; over it: TooComplex).")
+    max_pixels: int = Field(api.DEFAULT_MAX_PIXELS, ge=1,
+        description="Decompression-bomb limit passed to the resizer, pixels.")
+    max_bytes: int = Field(api.DEFAULT_MAX_BYTES, ge=1, description="Largest source image, bytes.")
+    max_frames: int = Field(api.DEFAULT_MAX_FRAMES, ge=1,
+        description="Frames kept from an animated source (GIF, WebP), passed to "
+                    "the resizer; status.output says 'frames' of 'sourceFrames'.")
+    max_output_pixels: int = Field(api.DEFAULT_MAX_OUTPUT_PIXELS, ge=1,
+        description="Output budget passed to the resizer: width x "
+                    "height x frames of a thumbnail, pixels (over it: OutputTooLarge).")
+    max_cpu_seconds: int = Field(api.DEFAULT_MAX_CPU_SECONDS, ge=1,
+        description="CPU time one image may cost in the resizer, seconds "
+                    "(RLIMIT_CPU; over it: TooComplex).")
     resync_seconds: float = Field(15.0, gt=0, description="Period of the full resync of unfinished ThumbnailJobs.")
     leader_election: bool = Field(True, description="Replicas elect one active operator through a Lease.")
     leader_election_namespace: str = Field("", description="Namespace of the Lease (empty: the first namespace "

@@ -9,19 +9,15 @@ Queued              Pending    the concurrency cap is reached; waits for a slot,
 JobCreated          Pending    the Job exists, its pod has not started
 Rendering           Running    the resizer pod is running
 ThumbnailReady      Succeeded  the thumbnail is in the store (``status.output``)
-<resizer reason>    Failed     the resizer's own reason: NotAnImage, UnsupportedFormat,
-                               ImageTooLarge, FileTooLarge, TruncatedImage, CorruptImage,
-                               EmptyFile, MetadataTooLarge, TooComplex,
-                               OutputTooLarge, SourceNotFound,
-                               InvalidSourceKey, InvalidSourceBucket,
-                               StoreUnavailable, StoreAccessDenied, StoreRejected,
-                               InvalidConfiguration, InternalError
+<resizer reason>    Failed     the resizer's own reason (``thumbnailer.api.RESIZER_REASONS``),
+                               from its termination message ``<Reason>: <text>``
 OutOfMemory         Failed     the kubelet killed the resizer at its memory limit (OOMKilled)
                                on every try; the message names the limit
 ResizerFailed       Failed     the pod failed without a ``<Reason>: <text>`` message (it
                                crashed before reporting); the message is the last log line
 BackoffLimitExceeded Failed    retryable failures used up the Job's retries
 DeadlineExceeded    Failed     the Job ran past activeDeadlineSeconds
+JobFailed           Failed     the Job failed with no reason of its own
 ==================  =========  ==========================================================
 """
 
