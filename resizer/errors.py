@@ -8,31 +8,10 @@ Job at once), a store outage is worth retrying (let ``backoffLimit`` retry the p
 from __future__ import annotations
 
 from thumbnailer.api import (EXIT_BAD_IMAGE, EXIT_CONFIG, EXIT_INTERNAL, EXIT_OK, EXIT_RETRYABLE,
-                             PERMANENT_EXIT_CODES)
+                             PERMANENT_EXIT_CODES, ImageRejected, Refusal)
 
 __all__ = ["EXIT_BAD_IMAGE", "EXIT_CONFIG", "EXIT_INTERNAL", "EXIT_OK", "EXIT_RETRYABLE", "PERMANENT_EXIT_CODES",
            "ImageRejected", "Refusal", "SourceMissing", "StoreRefused", "StoreUnavailable"]
-
-
-class Refusal(Exception):
-    """A lasting failure with a ``reason`` (a CamelCase word for a Kubernetes condition) and a
-    ``message`` (one short sentence for a person); ``str()`` is the termination message ``<reason>: <message>``."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(f"{reason}: {message}")
-        self.reason = reason
-        self.message = message
-
-
-class ImageRejected(Refusal):
-    """The source cannot be made into a thumbnail, and never will be (exit 65).
-
-    ``reason`` is one of :data:`thumbnailer.api.IMAGE_REASONS` (a CamelCase word for a
-    Kubernetes condition: ``TooComplex`` is over the CPU budget or more JPEG scans than any
-    encoder writes, ``OutputTooLarge`` width x height x frames of the result over its budget,
-    ``InvalidSourceKey`` / ``InvalidSourceBucket`` a source name the S3 client or server
-    refuses); ``message`` is one short sentence for a person.
-    """
 
 
 class StoreUnavailable(Exception):

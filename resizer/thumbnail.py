@@ -3,11 +3,12 @@
 The path every image takes (each step names the fault it prevents):
 
 1. **Sniff and open** from the bytes, never the name, with only the allowed
-   decoders (:data:`INPUT_FORMATS`). SVG and other non-rasters are refused.
+   decoders (:data:`thumbnailer.sniff.INPUT_FORMATS`, :func:`thumbnailer.sniff.open_image`). SVG and other
+   non-rasters are refused.
 2. **Decompression bomb**: the declared width x height is checked against the
    pixel limit from the header, before any pixel is decoded, and again for every
    animation frame as it is reached (a frame may grow the canvas).
-   **Cost bombs**: a JPEG with more than :data:`~resizer.structure.MAX_JPEG_SCANS`
+   **Cost bombs**: a JPEG with more than :data:`~thumbnailer.structure.MAX_JPEG_SCANS`
    scans is refused from its markers (``TooComplex``); a TIFF's later pages are never
    walked; the output (width x height x frames) has a budget (``OutputTooLarge``);
    and the program runs under a CPU-time budget (:mod:`resizer.budget`).
@@ -33,26 +34,19 @@ from __future__ import annotations
 
 import contextlib
 import io
-import re
-import struct
-import warnings
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
-from PIL import Image, ImageCms, ImageFile, PngImagePlugin
+from PIL import Image, ImageCms, ImageFile
 
 from thumbnailer.api import (DEFAULT_FIT, DEFAULT_HEIGHT, DEFAULT_MAX_FRAMES, DEFAULT_MAX_OUTPUT_PIXELS,
                              DEFAULT_MAX_PIXELS, DEFAULT_WIDTH)
+from thumbnailer.sniff import (DECODER_ERRORS, STILL_FORMATS, apply_pillow_limits, check_output_budget, decoding,
+                               gif_screen, open_image, source_frame_count)
+from thumbnailer.structure import MAX_JPEG_SCANS, count_jpeg_scans
 
 from .errors import ImageRejected
 from .geometry import Fit, plan
-from .structure import MAX_JPEG_SCANS, announced_format, count_jpeg_scans
-
-#: Decoders Pillow may use. Everything else (SVG, PDF, EPS, PSD, ...) is refused.
-#: HEIF (HEIC from iPhones) comes from the pillow-heif wheel, AVIF from Pillow itself.
-INPUT_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "AVIF", "HEIF")
-#: ISO-BMFF major brands that mean HEIF/HEIC (ISO/IEC 23008-12); AVIF's are "avif"/"avis".
-_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
 
 #: Output formats: name -> (Pillow format, content type, file extension, carries alpha).
 OUTPUT_FORMATS = {
@@ -61,17 +55,8 @@ OUTPUT_FORMATS = {
     "webp": ("WEBP", "image/webp", "webp", True),
     "gif": ("GIF", "image/gif", "gif", True),
 }
-#: Output formats that hold one frame: an animation requested in one becomes a still of its first frame.
-STILL_FORMATS = frozenset({"jpeg"})
-
 _SRGB = ImageCms.createProfile("sRGB")
-# Cap the text Pillow inflates from PNG tEXt/zTXt/iTXt chunks (the default is
-# 64 MB in total); a thumbnail never needs them.
-PngImagePlugin.MAX_TEXT_MEMORY = 1024 * 1024
-# Reading a truncated file is an error, never a silent grey half (Pillow's default, made explicit).
-ImageFile.LOAD_TRUNCATED_IMAGES = False
-
-
+apply_pillow_limits()  # the resizer is a single-threaded program: its limits are set once, here
 @dataclass(frozen=True)
 class ThumbnailSpec:
     """What to make: ``width`` x ``height`` pixels, a fit mode, an output format
@@ -110,127 +95,8 @@ class Thumbnail:
     source_frames: int = 1
 
 
-def _sniff_text(head: bytes) -> str | None:
-    """Name a text format (SVG, HTML, XML) from the first bytes, or None."""
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if text.startswith(b"<svg") or (text.startswith(b"<?xml") and b"<svg" in head.lower()):
-        return "SVG"
-    if text.startswith((b"<!doctype html", b"<html")):
-        return "HTML"
-    if text.startswith(b"<?xml"):
-        return "XML"
-    return None
-
-
-def _register_heif() -> bool:
-    """Register pillow-heif's decoder on first need (it costs ~6 MB and 30 ms to import)."""
-    try:
-        from pillow_heif import register_heif_opener
-    except ImportError:
-        return False
-    register_heif_opener()
-    return True
-
-
-def open_image(fp: BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Identify ``fp`` from its bytes and check its declared size; decodes no pixels.
-
-    Raises :class:`ImageRejected` with reason ``EmptyFile``, ``UnsupportedFormat``
-    (SVG and other vector or text formats: they can carry scripts and external
-    references), ``NotAnImage``, ``MetadataTooLarge`` or ``ImageTooLarge``
-    (width x height over ``max_pixels``, read from the header).
-    """
-    head = fp.read(512)
-    fp.seek(0)
-    if not head:
-        raise ImageRejected("EmptyFile", "the file is empty (0 bytes)")
-    kind = _sniff_text(head)
-    if kind == "SVG":
-        raise ImageRejected("UnsupportedFormat", "SVG is not supported: only raster images are accepted "
-                                                 "(vector files can carry scripts and external references)")
-    if kind:
-        raise ImageRejected("NotAnImage", f"the file is {kind}, not an image")
-    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS and not _register_heif():
-        raise ImageRejected("UnsupportedFormat", "HEIC/HEIF images are not supported by this installation "
-                                                 "(the pillow-heif decoder is missing)")
-    try:
-        with warnings.catch_warnings():
-            # Pillow only warns between 1x and 2x MAX_IMAGE_PIXELS; we decide below.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            Image.init()
-            img = Image.open(fp, formats=[f for f in INPUT_FORMATS if f in Image.OPEN])
-    except Image.DecompressionBombError as e:  # Pillow's hard stop at 2x MAX_IMAGE_PIXELS
-        declared = re.search(r"\((\d+) pixels\)", str(e))
-        size = (f"{int(declared.group(1)) / 1e6:.1f} megapixels" if declared
-                else f"more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels")
-        raise ImageRejected(
-            "ImageTooLarge",
-            f"the image declares {size}, over the limit of {max_pixels / 1e6:.1f} megapixels "
-            "(decompression bomb protection)",
-        ) from e
-    except Image.UnidentifiedImageError as e:
-        announced = announced_format(head)
-        if announced:  # Pillow's plugin for it failed (e.g. a TIFF page without ImageWidth): damaged
-            raise ImageRejected("CorruptImage", f"the file starts as a {announced} image but its structure "
-                                                "is damaged (no decoder can read its header)") from e
-        raise ImageRejected("NotAnImage", "cannot identify an image format in the file (accepted: "
-                                          + ", ".join(INPUT_FORMATS) + ")") from e
-    except ValueError as e:  # e.g. PNG text chunks that inflate past Pillow's cap
-        raise ImageRejected("MetadataTooLarge", f"the image's metadata is too large to read ({e})") from e
-    except DECODER_ERRORS as e:
-        raise ImageRejected("CorruptImage", f"the image header is damaged ({_describe(e)})") from e
-    w, h = img.size
-    if w * h > max_pixels:
-        raise ImageRejected(
-            "ImageTooLarge",
-            f"the image declares {w}x{h} pixels ({w * h / 1e6:.1f} megapixels), over the limit of "
-            f"{max_pixels / 1e6:.1f} megapixels (decompression bomb protection)",
-        )
-    if w <= 0 or h <= 0:
-        raise ImageRejected("CorruptImage", f"the image declares an empty size {w}x{h}")
-    return img
-
-
-#: What Pillow's decoders and plugins raise on a malformed file. Besides the documented
-#: OSError/SyntaxError (a damaged structure), plugins let through the errors of the code
-#: that parses the structure: a missing tag (KeyError, TypeError "Missing dimensions"),
-#: a short field (struct.error, IndexError), an absurd value (ZeroDivisionError, OverflowError).
-DECODER_ERRORS = (OSError, SyntaxError, ValueError, EOFError, KeyError, TypeError, IndexError,
-                  struct.error, ZeroDivisionError, OverflowError)
-
-
-def _describe(error: BaseException) -> str:
-    text = " ".join(str(error).split())[:200]
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-@contextlib.contextmanager
-def _decoding(what: str, max_pixels: int) -> Iterator[None]:
-    """Map what Pillow raises while reading ``what`` (e.g. "frame 3") to :class:`ImageRejected`.
-
-    ``Image.DecompressionBombError`` (Pillow's own stop at twice ``MAX_IMAGE_PIXELS``, raised
-    when a frame grows the canvas) is ``ImageTooLarge``; a truncated stream ``TruncatedImage``;
-    any other :data:`DECODER_ERRORS` ``CorruptImage``. ``MemoryError`` and bugs pass through.
-    """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked by us
-            yield
-    except ImageRejected:
-        raise
-    except Image.DecompressionBombError as e:
-        raise ImageRejected("ImageTooLarge", f"{what} is over the limit of {max_pixels / 1e6:.1f} megapixels "
-                                             f"(decompression bomb protection): {_describe(e)}") from e
-    except OSError as e:
-        if "truncated" in str(e) or "not enough data" in str(e).lower():
-            raise ImageRejected("TruncatedImage", "the image file is truncated (incomplete upload?)") from e
-        raise ImageRejected("CorruptImage", f"{what} cannot be decoded ({_describe(e)})") from e
-    except DECODER_ERRORS as e:
-        raise ImageRejected("CorruptImage", f"{what} cannot be decoded ({_describe(e)})") from e
-
-
 def _load(img: Image.Image, max_pixels: int, what: str = "the image data") -> None:
-    with _decoding(what, max_pixels):
+    with decoding(what, max_pixels):
         img.load()
 
 
@@ -328,7 +194,7 @@ def _frames(img: Image.Image, spec: ThumbnailSpec, count: int,
     """
     for i in range(count):
         what = f"frame {i + 1}"
-        with _decoding(what, spec.max_pixels):
+        with decoding(what, spec.max_pixels):
             try:
                 img.seek(i)
             except EOFError:  # fewer frames than announced (APNG's acTL can say anything)
@@ -483,58 +349,14 @@ def _complete_jpeg(fp: BinaryIO) -> BinaryIO | None:
     return io.BytesIO(candidate)
 
 
-#: Formats whose frames are an animation (TIFF pages are separate images: the first is rendered).
-ANIMATED_FORMATS = frozenset({"GIF", "WEBP", "PNG"})
-
-
-def source_frame_count(img: Image.Image, max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
-    """How many frames an opened image plays: 1 for a still, and for every TIFF.
-
-    TIFF pages are never walked: the first page is the image, and Pillow's page
-    count follows every IFD from the start each time (quadratic: 40,000 one-pixel
-    pages cost 12 s of CPU). A GIF's frames are counted by reading every frame's
-    header (linear, about 0.1 s of CPU per MB of tiny frames); an APNG's and an
-    animated WebP's count comes from their headers. Raises :class:`ImageRejected`
-    (``ImageTooLarge`` for a frame past Pillow's own bomb limit, ``CorruptImage``).
-    """
-    if img.format not in ANIMATED_FORMATS:
-        return 1
-    with _decoding("the animation", max_pixels):
-        if not getattr(img, "is_animated", False):
-            return 1
-        return max(1, int(img.n_frames))
-
-
-def _gif_screen(fp: BinaryIO) -> tuple[int, int] | None:
-    """A GIF's logical screen (width, height) from its header (bytes 6-9, GIF89a section 18)."""
-    here = fp.tell()
-    fp.seek(6)
-    raw = fp.read(4)
-    fp.seek(here)
-    screen = (int.from_bytes(raw[:2], "little"), int.from_bytes(raw[2:], "little")) if len(raw) == 4 else None
-    return screen if screen and screen[0] > 0 and screen[1] > 0 else None
-
-
 def _loop(info: dict) -> int | None:
     """The animation's loop count (0 = forever) if the source has a usable one, else None (play once)."""
     value = info.get("loop")
     return value if isinstance(value, int) and 0 <= value <= 65535 else None
 
 
-def check_output_budget(spec: ThumbnailSpec, frames: int = 1) -> None:
-    """Raise :class:`ImageRejected` ``OutputTooLarge`` when width x height x ``frames`` of the
-    thumbnail is over ``spec.max_output_pixels`` (every output frame is held until encoded)."""
-    pixels = spec.width * spec.height * frames
-    if pixels > spec.max_output_pixels:
-        shape = f"{spec.width}x{spec.height}" + (f" x {frames} frames" if frames > 1 else "")
-        raise ImageRejected("OutputTooLarge", f"the thumbnail would be {shape} ({pixels / 1e6:.1f} megapixels), "
-                                              f"over the output budget of {spec.max_output_pixels / 1e6:.1f} "
-                                              "megapixels (MAX_OUTPUT_PIXELS): ask for a smaller size"
-                                              + (" or fewer frames" if frames > 1 else ""))
-
-
 def _make(fp: BinaryIO, spec: ThumbnailSpec) -> Thumbnail:
-    check_output_budget(spec)
+    check_output_budget(spec.width, spec.height, 1, spec.max_output_pixels)
     img = open_image(fp, spec.max_pixels)
     source_format = img.format or ""
     if source_format == "JPEG":
@@ -546,9 +368,11 @@ def _make(fp: BinaryIO, spec: ThumbnailSpec) -> Thumbnail:
     # A still output format (JPEG) holds one frame: render the first, never decode the rest.
     animated = source_frames > 1 and spec.format not in STILL_FORMATS
     kept = min(source_frames, spec.max_frames) if animated else 1
-    check_output_budget(spec, kept)
+    check_output_budget(spec.width, spec.height, kept, spec.max_output_pixels)
     loop = _loop(img.info)
-    screen = _gif_screen(fp) if source_format == "GIF" else None
+    fp.seek(0)
+    screen = gif_screen(fp.read(10)) if source_format == "GIF" else None
+    fp.seek(0)
     fmt = spec.format or ("gif" if kept > 1 else None)
     if kept > 1:
         rendered, durations = _render_animation(img, spec, OUTPUT_FORMATS[fmt][3], screen)
@@ -558,7 +382,8 @@ def _make(fp: BinaryIO, spec: ThumbnailSpec) -> Thumbnail:
             first, durations = _drop_unused_alpha(_to_srgb(frame)), [duration]
         else:
             _load(img, spec.max_pixels)
-            first, durations = _drop_unused_alpha(_to_srgb(_upright(img))), [0]
+            still = img.crop((0, 0, *screen)) if screen and img.size != screen else img  # as browsers paint it
+            first, durations = _drop_unused_alpha(_to_srgb(_upright(still))), [0]
         alpha = first.mode in ("RGBA", "LA")
         if fmt is None:
             pads = plan(first.size, (spec.width, spec.height), spec.fit).scaled != (spec.width, spec.height)

@@ -111,6 +111,28 @@ RESIZER_REASONS = IMAGE_REASONS + CONFIG_REASONS + ("StoreUnavailable", "Interna
 JOB_REASONS = ("OutOfMemory", "ResizerFailed", "BackoffLimitExceeded", "DeadlineExceeded", "JobFailed")
 FAILURE_REASONS = RESIZER_REASONS + JOB_REASONS
 
+# -- Refusals: a lasting failure with a reason.
+class Refusal(Exception):
+    """A lasting failure with a ``reason`` (a CamelCase word for a Kubernetes condition) and a
+    ``message`` (one short sentence for a person); ``str()`` is the termination message ``<reason>: <message>``."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+
+
+class ImageRejected(Refusal):
+    """The source cannot be made into a thumbnail, and never will be (exit 65).
+
+    ``reason`` is one of :data:`thumbnailer.api.IMAGE_REASONS` (a CamelCase word for a
+    Kubernetes condition: ``TooComplex`` is over the CPU budget or more JPEG scans than any
+    encoder writes, ``OutputTooLarge`` width x height x frames of the result over its budget,
+    ``InvalidSourceKey`` / ``InvalidSourceBucket`` a source name the S3 client or server
+    refuses); ``message`` is one short sentence for a person.
+    """
+
+
 # -- Labels and annotations.
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 #: The value of :data:`LABEL_MANAGED_BY` on every Job the operator creates.

@@ -7,6 +7,7 @@ import falcon
 import urllib3
 
 from thumbnailer.kubeclient import load_api_client
+from thumbnailer.sniff import apply_pillow_limits
 
 from .intake import CountingInput
 from .observability import MetricsResource, RequestContext, configure_logging
@@ -63,6 +64,7 @@ def create_app(settings: UploaderSettings | None = None, store: Store | None = N
                jobs: ThumbnailJobs | None = None) -> UploaderApp:
     """Wire the resources to their collaborators (built from ``settings`` unless given)."""
     configure_logging()
+    apply_pillow_limits()  # before the first request: Pillow's limits are process-wide
     settings = settings or UploaderSettings()
     store = store or Store(settings)
     jobs = jobs or ThumbnailJobs(load_api_client(urllib3.Timeout(connect=3, read=15)), settings.namespace)

@@ -7,9 +7,9 @@ import tempfile
 from dataclasses import dataclass
 from typing import BinaryIO, Iterable
 
-from resizer.errors import ImageRejected
-from resizer.structure import count_gif_frames
-from resizer.thumbnail import open_image, source_frame_count
+from thumbnailer.api import ImageRejected
+from thumbnailer.sniff import open_image, source_frame_count
+from thumbnailer.structure import count_gif_frames
 
 _CHUNK = 64 * 1024
 
@@ -108,9 +108,9 @@ def inspect(file: BinaryIO, size: int, sha256: str, max_pixels: int, max_frames:
     """Identify the image from its bytes, check its declared size and count its frames; decodes no pixels.
 
     Frames are counted up to ``max_frames`` (what the resizer keeps): a GIF by
-    walking its blocks (:func:`resizer.structure.count_gif_frames`, no LZW
+    walking its blocks (:func:`thumbnailer.structure.count_gif_frames`, no LZW
     decoding), an APNG or animated WebP from its header. Raises
-    :class:`resizer.errors.ImageRejected` (see ``open_image``).
+    :class:`thumbnailer.api.ImageRejected` (see ``open_image``).
     """
     img = open_image(file, max_pixels)
     fmt = img.format or ""

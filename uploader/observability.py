@@ -88,6 +88,8 @@ class RequestContext:
         logging.getLogger("uploader.access").info(
             "%s %s %s", req.method, req.path, code,
             extra={"method": req.method, "route": route, "status": code, "duration_s": round(elapsed, 4)})
+        # The thread serves the next request (or logs gunicorn's own refusal of one) with no ID of this one.
+        _request_id.set("-")
 
 
 def metrics_text() -> bytes:

@@ -10,8 +10,8 @@ import time
 
 import falcon
 
-from resizer.thumbnail import STILL_FORMATS, ThumbnailSpec, check_output_budget
 from thumbnailer import api
+from thumbnailer.sniff import STILL_FORMATS, check_output_budget
 
 from .intake import CountingInput, ImageRejected, TooLarge, Upload, inspect, read_chunks, spool
 from .observability import DEPENDENCY_ERRORS, UPLOAD_BYTES
@@ -19,7 +19,7 @@ from .problems import Problem
 from .settings import UploaderSettings
 from .store import ObjectNotFound, Store, StoreUnavailable
 from .thumbnailjobs import AlreadyExists, ClusterUnavailable, ContinueExpired, ContinueInvalid, ThumbnailJobs
-from .views import effective_options, job_view, public_status
+from .views import deleting, effective_options, job_view, public_status
 
 log = logging.getLogger("uploader")
 RETRY_AFTER_SECONDS = 5
@@ -304,7 +304,7 @@ class JobsResource:
                           "the listing changed too much since this token was issued; start again without it") from e
         except ClusterUnavailable as e:
             raise unavailable("kubernetes-api", e) from e
-        resp.media = {"items": [job_view(tj) for tj in items], "continue": token}
+        resp.media = {"items": [job_view(tj) for tj in items if not deleting(tj)], "continue": token}
 
     on_head = on_get  # falcon drops the body of a HEAD answer and keeps its headers
 
@@ -338,10 +338,9 @@ class JobsResource:
         over ``MAX_OUTPUT_PIXELS``: known here, so refused before anything is stored."""
         size = options.get("size", {})
         frames = 1 if options.get("format") in STILL_FORMATS else upload.frames
-        spec = ThumbnailSpec(width=size.get("width", 100), height=size.get("height", 100),
-                             max_output_pixels=self.settings.max_output_pixels)
         try:
-            check_output_budget(spec, frames)
+            check_output_budget(size.get("width", api.DEFAULT_WIDTH), size.get("height", api.DEFAULT_HEIGHT), frames,
+                                self.settings.max_output_pixels)
         except ImageRejected as e:
             upload.file.close()
             status, slug = _REJECTED[e.reason]
@@ -600,12 +599,14 @@ def get_job(jobs: ThumbnailJobs, job_id: str) -> dict | None:
 
 
 def find_job(jobs: ThumbnailJobs, job_id: str) -> dict:
-    """The ThumbnailJob ``job_id``; 404 problem if it does not exist, 503 if the API is down."""
+    """The ThumbnailJob ``job_id``; 404 problem if it does not exist or is being deleted, 503 if the API is down."""
     if not _ID.match(job_id):
         raise Problem(falcon.HTTP_404, "job-not-found", "Job not found", f"no job with id {job_id!r}")
     tj = get_job(jobs, job_id)
     if tj is None:
         raise Problem(falcon.HTTP_404, "job-not-found", "Job not found", f"no job with id {job_id!r}")
+    if deleting(tj):  # DELETE answered 204; the finalizer is still cleaning the store
+        raise Problem(falcon.HTTP_404, "job-not-found", "Job not found", f"job {job_id!r} has been deleted")
     return tj
 
 

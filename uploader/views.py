@@ -7,9 +7,20 @@ from thumbnailer import api
 _STATUS = {api.PHASE_SUCCEEDED: "succeeded", api.PHASE_FAILED: "failed"}
 
 
+def deleting(tj: dict) -> bool:
+    """Whether the ThumbnailJob is being deleted (``metadata.deletionTimestamp`` is set; its
+    finalizer is removing its objects from the store). The API no longer shows it: a DELETE answered 204."""
+    return bool((tj.get("metadata") or {}).get("deletionTimestamp"))
+
+
 def observed(tj: dict) -> bool:
     """Whether the status describes the current spec: ``status.observedGeneration`` is not behind
-    ``metadata.generation`` (Kubernetes API conventions; a status without it counts as current)."""
+    ``metadata.generation`` (Kubernetes API conventions; a status without it counts as current).
+
+    Setting ``deletionTimestamp`` also bumps ``metadata.generation``; that is no new spec, so
+    a ThumbnailJob being deleted keeps its last status."""
+    if deleting(tj):
+        return True
     generation = (tj.get("metadata") or {}).get("generation")
     seen = (tj.get("status") or {}).get("observedGeneration")
     return not (isinstance(generation, int) and isinstance(seen, int) and seen < generation)

@@ -193,6 +193,10 @@ def test_delete_removes_the_job_its_thumbnail_and_its_source(cluster, uploader):
     done = uploader.wait_done(job_id)
     assert requests.get(uploader.url + done["thumbnail_url"], timeout=10).status_code == 200
     assert requests.delete(f"{uploader.url}/v1/jobs/{job_id}", timeout=10).status_code == 204
+    # At once, while the finalizer still cleans the store: gone for the API (not a new, pending job).
+    assert requests.get(f"{uploader.url}/v1/jobs/{job_id}", timeout=10).status_code == 404
+    listed = requests.get(f"{uploader.url}/v1/jobs", params={"limit": 500}, timeout=10).json()["items"]
+    assert job_id not in {i["id"] for i in listed}
     cluster.kubectl("wait", "--for=delete", "-n", uploader.namespace, f"thumbnailjob/{job_id}", "--timeout=60s")
     assert requests.get(f"{uploader.url}/v1/jobs/{job_id}", timeout=10).status_code == 404
     cluster.kubectl("wait", "--for=delete", "-n", uploader.namespace, f"job/{job_id}-g1", "--timeout=60s")
@@ -349,6 +353,9 @@ def test_gunicorn_refusals_are_problem_json_and_every_log_line_is_json(uploader)
         time.sleep(0.2)
     loggers = {r["logger"] for r in records()}
     assert {"gunicorn.error", "uploader.access"} <= loggers and "gunicorn.access" not in loggers, loggers
+    # A refusal the app never saw carries no request ID, not the one its thread served last.
+    refused = [r for r in records() if r["logger"] == "gunicorn.error" and "Invalid request" in r["message"]]
+    assert refused and all(r.get("request_id") == "-" for r in refused), refused
 
 
 def test_an_early_413_closes_the_connection_instead_of_draining_the_body(uploader):

@@ -127,10 +127,9 @@ def test_each_image_copies_only_what_it_needs():
     sources = {name: {s for c in cs for s in c} for name, cs in copies.items()}
     # The resizer imports no other package of the project, only the contract (dependency-free).
     assert sources["Dockerfile.resizer"] == {"pyproject.toml", "README.md", "resizer", "thumbnailer/__init__.py",
-                                             "thumbnailer/api.py"}
-    # The uploader imports resizer's decoder and exit codes; devcluster is dev/test only.
-    assert sources["Dockerfile.operator"] == {"pyproject.toml", "README.md", "thumbnailer", "resizer",
-                                              "uploader", "operator"}
+                                             "thumbnailer/api.py", "thumbnailer/sniff.py", "thumbnailer/structure.py"}
+    # The uploader sniffs headers with thumbnailer.sniff, not the resizer; devcluster is dev/test only.
+    assert sources["Dockerfile.operator"] == {"pyproject.toml", "README.md", "thumbnailer", "uploader", "operator"}
 
 
 def test_default_commands_match_what_the_chart_and_the_operator_run():

@@ -39,3 +39,19 @@ def test_the_check_sees_a_shadowing_package(tmp_path):
 def test_operator_code_imports_under_its_own_name():
     module = importlib.import_module("thumbnail_operator")
     assert Path(module.__file__).parent == REPO_ROOT / "operator" / "thumbnail_operator"
+
+
+def test_the_uploader_and_the_operator_import_no_resizer_code_and_set_no_pillow_limit_on_import():
+    """The uploader's image pipeline is thumbnailer.sniff (headers only); Pillow's process-wide
+    limits are set by the app factory at start, never as a side effect of an import."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom PIL import ImageFile, PngImagePlugin\n"
+            "before = (PngImagePlugin.MAX_TEXT_MEMORY, ImageFile.LOAD_TRUNCATED_IMAGES)\n"
+            "import uploader.app, uploader.resources, uploader.intake, thumbnail_operator.handlers\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'resizer'))\n"
+            "print((PngImagePlugin.MAX_TEXT_MEMORY, ImageFile.LOAD_TRUNCATED_IMAGES) == before)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True,
+                         check=True).stdout.split("\n")
+    assert out[:2] == ["[]", "True"], out

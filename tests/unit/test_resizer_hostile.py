@@ -15,7 +15,7 @@ import hostile
 from resizer import thumbnail
 from resizer.budget import cpu_budget, cpu_used
 from resizer.errors import ImageRejected
-from resizer.structure import MAX_JPEG_SCANS, announced_format, count_gif_frames, count_jpeg_scans
+from thumbnailer.structure import MAX_JPEG_SCANS, announced_format, count_gif_frames, count_jpeg_scans
 from resizer.thumbnail import ThumbnailSpec, make_thumbnail
 from uploader.intake import inspect
 
@@ -206,3 +206,13 @@ def test_the_uploader_counts_frames_up_to_the_frame_limit_without_decoding():
     upload = inspect(io.BytesIO(data), len(data), "0" * 64, thumbnail.DEFAULT_MAX_PIXELS, max_frames=200)
     assert upload.frames == 200 and (upload.width, upload.height) == (2000, 2000)
     assert cpu_used() - before < 0.5
+
+
+def test_a_first_frame_outside_the_logical_screen_is_cut_away_too():
+    """Pillow grows the canvas at open for frame 1 as well; the thumbnail shows the 10x10 screen."""
+    thumb, reason = outcome(hostile.gif_with_frames((10, 10), [(100, 100, 10, 10)]))
+    assert reason is None and thumb.source_frames == 1
+    assert rgb(thumb, (99, 99))[0] < 50  # the red frame lies outside the screen: nothing of it shows
+    with pytest.raises(ImageRejected) as err:
+        make_thumbnail(io.BytesIO(hostile.gif_with_frames((10, 10), [(12_000, 12_000, 10, 10)])))
+    assert err.value.reason == "ImageTooLarge" and "10x10 logical screen" in err.value.message

@@ -1,6 +1,6 @@
 """The API's view of a ThumbnailJob (uploader.views): what GET /v1/jobs/{id} answers."""
 
-from uploader.views import job_view, public_status
+from uploader.views import deleting, job_view, public_status
 
 
 def resource(generation: int, observed: int | None, phase: str = "Succeeded") -> dict:
@@ -25,3 +25,9 @@ def test_an_observed_generation_keeps_its_terminal_phase():
     assert public_status(resource(generation=3, observed=2, phase="Failed")) == "processing"
     view = job_view(resource(generation=2, observed=2))
     assert view["completed_at"] == "2026-01-01T00:00:06Z" and view["thumbnail"]["bytes"] == 4321
+
+
+def test_a_job_being_deleted_keeps_its_last_status_though_deletion_bumped_its_generation():
+    tj = resource(generation=2, observed=1)
+    tj["metadata"]["deletionTimestamp"] = "2026-01-01T00:01:00Z"
+    assert deleting(tj) and public_status(tj) == "succeeded"
