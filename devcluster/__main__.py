@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .binaries import REPO_ROOT, Binaries
 from .components import start_component, start_components
-from .processes import StartupError, port_is_listening
+from .processes import StartupError, port_is_listening, stop_requested
 from .stack import LocalCluster
 
 #: Where the stack keeps its state; ``DEVCLUSTER_STATE`` moves it (the tests run a second stack).
@@ -80,14 +80,7 @@ def serve() -> int:
     that exits is started again after a back-off of 1, 2, 4 ... 30 s (reset once it has
     run for a minute); ``stack.json`` then names the new process and counts the restarts.
     """
-    stopping = False
-
-    def on_signal(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_requested()
     cluster = LocalCluster(STATE / "cluster", Binaries.provision())
     components = []
     restarts: dict[str, int] = {}
@@ -100,7 +93,7 @@ def serve() -> int:
         components = start_components(cluster, STATE / "logs", uploader_port=UPLOADER_PORT)
         started_at = {c.name: time.monotonic() for c in components}
         _write_stack(_stack_info(cluster, components, restarts))
-        while not stopping:
+        while not stop.is_set():
             for i, c in enumerate(components):
                 if c.process.alive():
                     continue

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from typing import Callable
 
 from .binaries import REPO_ROOT, Binaries
 from .nodestack import NodeCluster
-from .processes import ManagedProcess, port_is_listening
+from .processes import ManagedProcess, port_is_listening, stop_requested
 
 IMAGES_SH = REPO_ROOT / "hack" / "images.sh"
 
@@ -46,14 +45,7 @@ def _port_forward(cluster: NodeCluster, namespace: str, service: str, port: int,
 
 def serve(state: Path, uploader_port: int, write_stack: Callable[[dict], None]) -> int:
     """Run the real-node stack until SIGTERM/SIGINT; ``write_stack`` gets ``stack.json``'s content."""
-    stopping = False
-
-    def on_signal(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_requested()
     if port_is_listening(uploader_port):
         print(f"port {uploader_port} is already in use; stop whatever listens there (or `make down`)",
               file=sys.stderr)
@@ -87,7 +79,7 @@ def serve(state: Path, uploader_port: int, write_stack: Callable[[dict], None]) 
 
         shutil.copy(cluster.kubeconfig, state / "kubeconfig")  # where the development stack keeps it
         write_stack(info())
-        while not stopping:
+        while not stop.is_set():
             if not forward.alive():
                 forward.stop()
                 time.sleep(1)

@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -137,3 +138,17 @@ class ManagedProcess:
         except subprocess.TimeoutExpired:
             pass
         self._log.close()
+
+
+def stop_requested() -> threading.Event:
+    """An event set when the process gets SIGTERM or SIGINT (``make down``, Ctrl-C): a foreground
+    server loops ``while not stop.is_set()`` and then stops what it started. Main thread only."""
+    stop = threading.Event()
+
+    def on_signal(*_: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return stop
+
