@@ -206,10 +206,13 @@ def _frames(img: Image.Image, spec: ThumbnailSpec, count: int,
                                                  f"{spec.max_pixels / 1e6:.1f} megapixels (decompression bomb "
                                                  "protection)")
         _load(img, spec.max_pixels, what)
-        if screen and img.size != screen:
-            yield img.crop((0, 0, *screen)), _duration(img.info)
-        else:
-            yield img, _duration(img.info)
+        yield _on_screen(img, screen), _duration(img.info)
+
+
+def _on_screen(img: Image.Image, screen: tuple[int, int] | None) -> Image.Image:
+    """``img`` cut back to a GIF's logical ``screen`` (w x h) when Pillow grew the canvas past it, as
+    browsers paint only the logical screen; otherwise ``img`` itself."""
+    return img.crop((0, 0, *screen)) if screen and img.size != screen else img
 
 
 def _render_animation(img: Image.Image, spec: ThumbnailSpec, carries_alpha: bool,
@@ -382,8 +385,7 @@ def _make(fp: BinaryIO, spec: ThumbnailSpec) -> Thumbnail:
             first, durations = _drop_unused_alpha(_to_srgb(frame)), [duration]
         else:
             _load(img, spec.max_pixels)
-            still = img.crop((0, 0, *screen)) if screen and img.size != screen else img  # as browsers paint it
-            first, durations = _drop_unused_alpha(_to_srgb(_upright(still))), [0]
+            first, durations = _drop_unused_alpha(_to_srgb(_upright(_on_screen(img, screen)))), [0]
         alpha = first.mode in ("RGBA", "LA")
         if fmt is None:
             pads = plan(first.size, (spec.width, spec.height), spec.fit).scaled != (spec.width, spec.height)
