@@ -38,6 +38,11 @@ if [[ ${1-} == --print ]]; then
   print_path; exit 0
 fi
 
+# One build at a time per cache: a second `make test` or `make up` waits for the first.
+mkdir -p "$cache"
+exec 9>"$cache/.provision.lock"
+flock 9
+
 command -v go >/dev/null || { log "go is required (https://go.dev/dl); not found on PATH"; exit 1; }
 
 # wrapper_module DIR MODULE VERSION STAGING_VERSION
