@@ -28,7 +28,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 CHILD = r"""
 import io, json, sys
-from resizer.errors import ImageRejected
+from thumbnailer.api import ImageRejected
 from resizer.thumbnail import ThumbnailSpec, make_thumbnail
 try:
     from resizer.budget import cpu_budget

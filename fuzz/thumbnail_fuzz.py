@@ -8,7 +8,7 @@ written to ``<corpus>/seeds`` (the corpus grows in ``<corpus>/found``; default
 reach new branches of the decoders are kept and mutated further.
 
 A bug is any of:
-- an exception other than :class:`resizer.errors.ImageRejected` (what becomes ``InternalError``);
+- an exception other than :class:`thumbnailer.api.ImageRejected` (what becomes ``InternalError``);
 - an input over the CPU budget (libFuzzer ``-timeout``, seconds, default 20: the resizer's
   own ``MAX_CPU_SECONDS`` is 15, so an input past it was not stopped by the budget);
 - a memory blow-up (libFuzzer ``-rss_limit_mb``, default 2048).
@@ -34,7 +34,7 @@ with atheris.instrument_imports(include=["PIL", "resizer"]):
     from PIL import Image  # noqa: F401  (instrumented: its plugins are what the fuzzer explores)
 
     from resizer.budget import cpu_budget
-    from resizer.errors import ImageRejected
+    from thumbnailer.api import ImageRejected
     from resizer.thumbnail import ThumbnailSpec, make_thumbnail
 
 #: The spec each input is made with: the first byte picks one (the default, contain, fill, an

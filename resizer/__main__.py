@@ -25,13 +25,13 @@ import os
 import sys
 import tempfile
 
-from .errors import (EXIT_BAD_IMAGE, EXIT_CONFIG, EXIT_INTERNAL, EXIT_OK, EXIT_RETRYABLE, ImageRejected,
-                     SourceMissing, StoreRefused, StoreUnavailable)
-from thumbnailer.api import ResizerEnv
+from thumbnailer.api import (EXIT_BAD_IMAGE, EXIT_CONFIG, EXIT_INTERNAL, EXIT_OK, EXIT_RETRYABLE, ImageRejected,
+                             ResizerEnv)
+from thumbnailer.objectstore import StoreRefused, StoreUnavailable
 
 from .budget import cpu_budget
 from .settings import ResizerSettings, SettingsError
-from .store import ObjectStore
+from .store import ResizerStore, SourceMissing
 from .thumbnail import make_thumbnail
 
 log = logging.getLogger("resizer")
@@ -46,9 +46,10 @@ def run(settings: ResizerSettings, hard_cpu_limit: bool = False) -> dict:
     The thumbnail is made within ``settings.max_cpu_seconds`` of CPU time
     (:func:`resizer.budget.cpu_budget`; ``hard_cpu_limit`` adds the kernel's SIGKILL
     backstop, for the program only). Raises :class:`ImageRejected` (``TooComplex``
-    past the budget), :class:`SourceMissing` or :class:`StoreUnavailable`.
+    past the budget), :class:`SourceMissing`, or the store's
+    :class:`~thumbnailer.objectstore.StoreRefused` or :class:`~thumbnailer.objectstore.StoreUnavailable`.
     """
-    store = ObjectStore(settings)
+    store = ResizerStore(settings)
     with tempfile.TemporaryFile() as spool:
         store.download(settings.source_bucket, settings.source_key, spool, settings.max_bytes)
         spool.seek(0)

@@ -3,7 +3,7 @@
 The kernel sends ``SIGXCPU`` when the process has used its soft ``RLIMIT_CPU``
 (CPU seconds, user + system) and again every second after, then ``SIGKILL`` at
 the hard limit (``setrlimit(2)``). The handler here turns the first ``SIGXCPU``
-into :class:`~resizer.errors.ImageRejected` with reason ``TooComplex``, raised
+into :class:`~thumbnailer.api.ImageRejected` with reason ``TooComplex``, raised
 in the main thread at the next Python instruction: Pillow decodes in chunks of
 at most 64 KiB of input (``ImageFile.load``), so control comes back, though
 not at once: a JPEG scan flood (its pre-check disabled) overran a 3 s budget by
@@ -19,7 +19,7 @@ import resource
 import signal
 from typing import Iterator
 
-from .errors import ImageRejected
+from thumbnailer.api import ImageRejected
 
 #: Seconds between the soft limit (``TooComplex``) and the hard one (SIGKILL).
 HARD_LIMIT_GRACE = 10

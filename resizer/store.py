@@ -1,41 +1,32 @@
-"""The resizer's S3 access through the ``minio`` client, with errors as types."""
+"""What the resizer means by each store failure, over the shared layer :mod:`thumbnailer.objectstore`.
+
+Reading the source: a missing object is :class:`SourceMissing` (``SourceNotFound``), a name the
+client or the server refuses is ``InvalidSourceKey`` / ``InvalidSourceBucket``, a source over the
+byte limit ``FileTooLarge``. Writing the thumbnail: a missing output bucket is ``StoreRejected``
+(the configuration is wrong; retrying cannot help). Everything else is the layer's
+:class:`~thumbnailer.objectstore.StoreRefused` (exit 78) or
+:class:`~thumbnailer.objectstore.StoreUnavailable` (exit 75, retried).
+"""
 
 from __future__ import annotations
 
 import io
 from typing import BinaryIO
 
-import urllib3
-from minio import Minio
-from minio.error import S3Error
 from minio.helpers import check_bucket_name, check_object_name
 
-from .errors import ImageRejected, SourceMissing, StoreRefused, StoreUnavailable
+from thumbnailer.api import ImageRejected
+from thumbnailer.objectstore import (Endpoint, NameRefused, ObjectMissing, ObjectStore, ObjectTooLarge,
+                                     StoreRefused, Tuning)
+
 from .settings import ResizerSettings
 
-_CHUNK = 1024 * 1024
-_MISSING = ("NoSuchKey", "NoSuchBucket", "NoSuchObject")
-#: S3 error codes that mean the server refuses the name itself (AWS, MinIO): permanent, not an outage.
-_BAD_KEY = ("InvalidObjectName", "XMinioInvalidObjectName", "KeyTooLongError", "XMinioObjectNameTooLong")
-_BAD_BUCKET = ("InvalidBucketName", "XMinioInvalidBucketName")
-#: 4xx answers that are still worth retrying: a timeout, a conflict with a concurrent write, throttling.
-_RETRYABLE_4XX = (408, 409, 429)
+#: Few, short retries: the Job's backoffLimit is the real retry loop.
+TUNING = Tuning(connect=5, read=60, retries=2, backoff=0.5, pool_size=2)
 
 
-def refused_or_unavailable(e: S3Error, doing: str) -> Exception:
-    """The exception for an S3 error answer to ``doing`` (e.g. ``"reading s3://b/k"``).
-
-    An HTTP 401/403 is :class:`StoreRefused` ``StoreAccessDenied``, any other 4xx
-    but 408/409/429 is :class:`StoreRefused` ``StoreRejected`` (the same request
-    gets the same answer: permanent), and everything else (5xx, throttling) is
-    :class:`StoreUnavailable` (retryable).
-    """
-    status = getattr(e.response, "status", None) or 0
-    if status in (401, 403):
-        return StoreRefused("StoreAccessDenied", f"{doing}: {e.code} (check the credentials and the bucket policy)")
-    if 400 <= status < 500 and status not in _RETRYABLE_4XX:
-        return StoreRefused("StoreRejected", f"{doing}: {e.code} (HTTP {status})")
-    return StoreUnavailable(f"{doing}: {e.code}")
+class SourceMissing(Exception):
+    """The source object does not exist in the store (permanent: ``SourceNotFound``)."""
 
 
 def check_source(bucket: str, key: str) -> None:
@@ -66,16 +57,12 @@ def _quote(name: str, limit: int = 200) -> str:
     return text if len(name) <= limit else text + "..."
 
 
-class ObjectStore:
-    """Download and upload objects; maps failures to :mod:`resizer.errors` types."""
+class ResizerStore:
+    """Download the source, upload the thumbnail, remove a previous generation's thumbnail."""
 
     def __init__(self, settings: ResizerSettings):
-        # Few, short retries: the Job's backoffLimit is the real retry loop.
-        http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=5, read=60),
-                                   retries=urllib3.Retry(total=2, backoff_factor=0.5,
-                                                         status_forcelist=(500, 502, 503, 504)))
-        self._client = Minio(settings.endpoint, access_key=settings.access_key, secret_key=settings.secret_key,
-                             secure=settings.secure, region=settings.region, http_client=http)
+        self._store = ObjectStore(Endpoint(settings.endpoint, settings.access_key, settings.secret_key,
+                                           settings.secure, settings.region), TUNING)
 
     def download(self, bucket: str, key: str, into: BinaryIO, max_bytes: int) -> int:
         """Copy ``bucket/key`` into ``into``; returns its size in bytes.
@@ -83,53 +70,31 @@ class ObjectStore:
         Raises :class:`SourceMissing` (no such object), :class:`ImageRejected`
         ``FileTooLarge`` (over ``max_bytes``, checked before reading),
         ``InvalidSourceKey`` / ``InvalidSourceBucket`` (a name the client or the
-        server refuses; see :func:`check_source`) or :class:`StoreUnavailable`.
+        server refuses; see :func:`check_source`), or a
+        :class:`~thumbnailer.objectstore.StoreError` (refused or unavailable).
         """
         check_source(bucket, key)
         try:
-            stat = self._client.stat_object(bucket, key)
-            if stat.size is not None and stat.size > max_bytes:
-                raise ImageRejected("FileTooLarge", f"the source is {stat.size} bytes, over the limit of "
-                                                    f"{max_bytes} bytes")
-            response = self._client.get_object(bucket, key)
-            try:
-                total = 0
-                for chunk in response.stream(_CHUNK):
-                    total += len(chunk)
-                    if total > max_bytes:
-                        raise ImageRejected("FileTooLarge", f"the source is over the limit of {max_bytes} bytes")
-                    into.write(chunk)
-                return total
-            finally:
-                response.close()
-                response.release_conn()
-        except S3Error as e:
-            if e.code in _MISSING:
-                raise SourceMissing(f"s3://{bucket}/{key} does not exist") from e
-            if e.code in _BAD_KEY:
+            return self._store.copy_to(bucket, key, into, max_bytes)
+        except ObjectMissing as e:
+            raise SourceMissing(f"s3://{bucket}/{key} does not exist") from e
+        except ObjectTooLarge as e:
+            raise ImageRejected("FileTooLarge", f"the source is {e.size} bytes, over the limit of {max_bytes} bytes"
+                                if e.size is not None else f"the source is over the limit of {max_bytes} bytes") from e
+        except NameRefused as e:
+            if e.what == "key":
                 raise ImageRejected("InvalidSourceKey", f"the store refuses the key {_quote(key)} ({e.code})") from e
-            if e.code in _BAD_BUCKET:
-                raise ImageRejected("InvalidSourceBucket",
-                                    f"the store refuses the bucket name {_quote(bucket)} ({e.code})") from e
-            raise refused_or_unavailable(e, f"reading s3://{bucket}/{key}") from e
-        except (urllib3.exceptions.HTTPError, OSError) as e:
-            raise StoreUnavailable(f"reading s3://{bucket}/{key}: {e}") from e
+            raise ImageRejected("InvalidSourceBucket",
+                                f"the store refuses the bucket name {_quote(bucket)} ({e.code})") from e
 
     def upload(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
-        """Write ``data`` to ``bucket/key``; raises :class:`StoreRefused` or :class:`StoreUnavailable`."""
+        """Write ``data`` to ``bucket/key``; raises a :class:`~thumbnailer.objectstore.StoreError`
+        (a missing bucket is :class:`StoreRefused` ``StoreRejected``)."""
         try:
-            self._client.put_object(bucket, key, io.BytesIO(data), len(data), content_type=content_type)
-        except S3Error as e:
-            raise refused_or_unavailable(e, f"writing s3://{bucket}/{key}") from e
-        except (urllib3.exceptions.HTTPError, OSError) as e:
-            raise StoreUnavailable(f"writing s3://{bucket}/{key}: {e}") from e
+            self._store.put(bucket, key, io.BytesIO(data), len(data), content_type)
+        except ObjectMissing as e:
+            raise StoreRefused("StoreRejected", f"{e} (the output bucket does not exist)") from e
 
     def remove(self, bucket: str, key: str) -> None:
-        """Delete ``bucket/key`` if it exists; raises :class:`StoreRefused` or :class:`StoreUnavailable`."""
-        try:
-            self._client.remove_object(bucket, key)
-        except S3Error as e:
-            if e.code not in _MISSING:
-                raise refused_or_unavailable(e, f"removing s3://{bucket}/{key}") from e
-        except (urllib3.exceptions.HTTPError, OSError) as e:
-            raise StoreUnavailable(f"removing s3://{bucket}/{key}: {e}") from e
+        """Delete ``bucket/key`` if it exists; raises a :class:`~thumbnailer.objectstore.StoreError`."""
+        self._store.remove(bucket, key)

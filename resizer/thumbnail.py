@@ -40,12 +40,11 @@ from typing import BinaryIO, Iterator
 from PIL import Image, ImageCms, ImageFile
 
 from thumbnailer.api import (DEFAULT_FIT, DEFAULT_HEIGHT, DEFAULT_MAX_FRAMES, DEFAULT_MAX_OUTPUT_PIXELS,
-                             DEFAULT_MAX_PIXELS, DEFAULT_WIDTH)
+                             DEFAULT_MAX_PIXELS, DEFAULT_WIDTH, ImageRejected)
 from thumbnailer.sniff import (DECODER_ERRORS, STILL_FORMATS, apply_pillow_limits, check_output_budget, decoding,
                                gif_screen, open_image, source_frame_count)
 from thumbnailer.structure import MAX_JPEG_SCANS, count_jpeg_scans
 
-from .errors import ImageRejected
 from .geometry import Fit, plan
 
 #: Output formats: name -> (Pillow format, content type, file extension, carries alpha).

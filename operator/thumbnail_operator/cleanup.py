@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import urllib3
-from minio import Minio
-from minio.error import S3Error
-
 from thumbnailer import api
+from thumbnailer.objectstore import Endpoint, ObjectStore, Tuning
 
 from .settings import OperatorSettings
 
 #: The uploader marks what it created; only such sources belong to the ThumbnailJob.
 UPLOADER_LABEL = (api.LABEL_CREATED_BY, api.CREATED_BY_UPLOADER)
-
-
-class CleanupFailed(Exception):
-    """The store could not be reached or refused a deletion."""
 
 
 def objects_to_delete(tj: dict, settings: OperatorSettings) -> list[tuple[str, str]]:
@@ -37,22 +30,11 @@ def objects_to_delete(tj: dict, settings: OperatorSettings) -> list[tuple[str, s
     return out
 
 
-class Store:
-    """Deletes objects; raises :class:`CleanupFailed`."""
+#: A cleanup waits briefly and retries little: :meth:`Reconciler._clean_up` has its own bounded attempts.
+TUNING = Tuning(connect=3, read=15, retries=1, backoff=0.2, pool_size=4)
 
-    def __init__(self, settings: OperatorSettings):
-        http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=3, read=15),
-                                   retries=urllib3.Retry(total=1, backoff_factor=0.2))
-        self._client = Minio(settings.s3_endpoint, access_key=settings.s3_access_key,
-                             secret_key=settings.s3_secret_key, secure=settings.s3_secure,
-                             region=settings.s3_region, http_client=http)
 
-    def delete(self, bucket: str, key: str) -> None:
-        """Remove ``bucket/key``; a missing object is fine."""
-        try:
-            self._client.remove_object(bucket, key)
-        except S3Error as e:
-            if e.code not in ("NoSuchKey", "NoSuchBucket"):
-                raise CleanupFailed(f"s3://{bucket}/{key}: {e.code}") from e
-        except (urllib3.exceptions.HTTPError, OSError) as e:
-            raise CleanupFailed(f"s3://{bucket}/{key}: {e}") from e
+def cleanup_store(settings: OperatorSettings) -> ObjectStore:
+    """The store as the operator's own credentials (``S3_ACCESS_KEY``, ``S3_SECRET_KEY``) reach it."""
+    return ObjectStore(Endpoint(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key,
+                                settings.s3_secure, settings.s3_region), TUNING)

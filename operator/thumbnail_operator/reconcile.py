@@ -9,10 +9,10 @@ import time
 from collections import defaultdict
 
 from thumbnailer import api
-
-from .cleanup import CleanupFailed, Store, objects_to_delete
 from thumbnailer.api import LABEL_GENERATION, LABEL_THUMBNAILJOB
+from thumbnailer.objectstore import StoreError
 
+from .cleanup import cleanup_store, objects_to_delete
 from .jobs import build_job, job_name, label_value
 from .kube import Kube
 from .metrics import JOBS_CREATED, QUEUED, RECONCILE_ERRORS, THUMBNAILJOBS, TIME_TO_SUCCEEDED
@@ -115,11 +115,11 @@ class Reconciler:
         attempts = self.settings.cleanup_attempts
         for attempt in range(attempts):
             try:
-                store = Store(self.settings)
+                store = cleanup_store(self.settings)
                 for bucket, key in objects_to_delete(tj, self.settings):
-                    store.delete(bucket, key)
+                    store.remove(bucket, key)
                 break
-            except CleanupFailed as e:
+            except StoreError as e:
                 if attempt + 1 == attempts:
                     self.kube.event(tj, "Warning", "CleanupFailed",
                                     f"gave up removing the thumbnail after {attempts} tries: {e}")

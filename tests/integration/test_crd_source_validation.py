@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from resizer.errors import ImageRejected
+from thumbnailer.api import ImageRejected
 from resizer.store import check_source
 from thumbnailer import api
 

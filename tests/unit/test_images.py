@@ -125,9 +125,14 @@ def test_each_image_copies_only_what_it_needs():
     copies = {p.name: [c.split()[:-1] for c in dockerbuild.parse(p.read_text()).stage("build").all("COPY")]
               for p in (OPERATOR, RESIZER)}
     sources = {name: {s for c in cs for s in c} for name, cs in copies.items()}
-    # The resizer imports no other package of the project, only the contract (dependency-free).
-    assert sources["Dockerfile.resizer"] == {"pyproject.toml", "README.md", "resizer", "thumbnailer/__init__.py",
-                                             "thumbnailer/api.py", "thumbnailer/sniff.py", "thumbnailer/structure.py"}
+    # The resizer imports no other package of the project, and of thumbnailer/ exactly the modules it copies.
+    imported = subprocess.run(
+        [sys.executable, "-c", "import sys, resizer.__main__\n"
+         "print(' '.join(sorted(m.__file__ for n, m in sys.modules.items() if n.split('.')[0] == 'thumbnailer')))"],
+        cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    shared = {str(Path(f).relative_to(REPO)) for f in imported}
+    assert "thumbnailer/objectstore.py" in shared and "thumbnailer/kubeclient.py" not in shared
+    assert sources["Dockerfile.resizer"] == {"pyproject.toml", "README.md", "resizer"} | shared
     # The uploader sniffs headers with thumbnailer.sniff, not the resizer; devcluster is dev/test only.
     assert sources["Dockerfile.operator"] == {"pyproject.toml", "README.md", "thumbnailer", "uploader", "operator"}
 

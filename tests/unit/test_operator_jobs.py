@@ -2,7 +2,7 @@
 
 import pathlib
 
-from resizer.errors import EXIT_BAD_IMAGE, EXIT_CONFIG, EXIT_INTERNAL, EXIT_RETRYABLE
+from thumbnailer.api import EXIT_BAD_IMAGE, EXIT_CONFIG, EXIT_INTERNAL, EXIT_RETRYABLE
 from thumbnail_operator.jobs import build_job, job_name
 from thumbnail_operator.settings import OperatorSettings
 from thumbnailer import api

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from casecheck import failures
-from resizer.errors import ImageRejected
+from thumbnailer.api import ImageRejected
 from resizer.thumbnail import ThumbnailSpec, make_thumbnail
 
 CASES_DIR = Path(__file__).resolve().parents[1] / "data" / "cases"

@@ -14,7 +14,7 @@ from PIL import Image
 import hostile
 from resizer import thumbnail
 from resizer.budget import cpu_budget, cpu_used
-from resizer.errors import ImageRejected
+from thumbnailer.api import ImageRejected
 from thumbnailer.structure import MAX_JPEG_SCANS, announced_format, count_gif_frames, count_jpeg_scans
 from resizer.thumbnail import ThumbnailSpec, make_thumbnail
 from uploader.intake import inspect

@@ -19,7 +19,7 @@ from PIL import Image, ImageCms
 
 from casecheck import browser_frames
 from iccprofiles import ADOBE_RGB, DISPLAY_P3, rgb_profile
-from resizer.errors import ImageRejected
+from thumbnailer.api import ImageRejected
 from resizer.thumbnail import Thumbnail, ThumbnailSpec, make_thumbnail
 
 CASES = Path(__file__).resolve().parents[1] / "data" / "cases"

@@ -10,9 +10,9 @@ from minio.error import S3Error
 from PIL import Image
 
 import resizer.__main__ as program
-from resizer.errors import EXIT_BAD_IMAGE, EXIT_CONFIG, EXIT_INTERNAL, EXIT_RETRYABLE, PERMANENT_EXIT_CODES, ImageRejected
+from thumbnailer.api import EXIT_BAD_IMAGE, EXIT_CONFIG, EXIT_INTERNAL, EXIT_RETRYABLE, PERMANENT_EXIT_CODES, ImageRejected
 from resizer.settings import ResizerSettings, SettingsError
-from resizer.store import ObjectStore, check_source
+from resizer.store import ResizerStore, check_source
 from resizer.thumbnail import ThumbnailSpec, make_thumbnail
 from thumbnail_operator.status import parse_termination_message
 
@@ -59,12 +59,12 @@ def s3_error(code: str) -> S3Error:
     ("KeyTooLongError", "InvalidSourceKey"), ("InvalidBucketName", "InvalidSourceBucket"),
 ])
 def test_the_servers_refusal_of_a_name_is_permanent_not_an_outage(monkeypatch, code, reason):
-    store = ObjectStore(ResizerSettings.from_env(ENV))
+    store = ResizerStore(ResizerSettings.from_env(ENV))
 
     def refuse(*args, **kwargs):
         raise s3_error(code)
 
-    monkeypatch.setattr(store._client, "stat_object", refuse)
+    monkeypatch.setattr(store._store._client, "stat_object", refuse)
     with pytest.raises(ImageRejected) as e:
         store.download("thumbs", "uploads/cat.jpg", io.BytesIO(), 100)
     assert e.value.reason == reason and code in e.value.message
