@@ -7,16 +7,21 @@ import falcon
 import urllib3
 
 from thumbnailer.kubeclient import load_api_client
+from thumbnailer.objectstore import Endpoint, ObjectStore, Tuning
 from thumbnailer.sniff import apply_pillow_limits
 
+from .errors import add_error_handlers
 from .intake import CountingInput
 from .observability import MetricsResource, RequestContext, configure_logging
 from .openapi import OpenAPIResource, add_docs_routes, build_spec
 from .problems import serialize_error
 from .resources import HealthResource, JobResource, JobsResource, ReadyResource, ThumbnailResource
 from .settings import UploaderSettings
-from .store import Store
 from .thumbnailjobs import ThumbnailJobs
+from .uploads import Uploads
+
+#: An API request waits little for the store: 3 s to connect, 30 s between bytes, two retries.
+STORE_TUNING = Tuning(connect=3, read=30, retries=2, backoff=0.2, pool_size=16)
 
 
 class UploaderApp(falcon.App):
@@ -60,27 +65,31 @@ class UploaderApp(falcon.App):
         return super().__call__(env, start)
 
 
-def create_app(settings: UploaderSettings | None = None, store: Store | None = None,
+def object_store(settings: UploaderSettings) -> ObjectStore:
+    """The store as ``S3_ENDPOINT`` and the uploader's credentials reach it."""
+    return ObjectStore(Endpoint(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key,
+                                settings.s3_secure, settings.s3_region), STORE_TUNING)
+
+
+def create_app(settings: UploaderSettings | None = None, store: ObjectStore | None = None,
                jobs: ThumbnailJobs | None = None) -> UploaderApp:
     """Wire the resources to their collaborators (built from ``settings`` unless given)."""
     configure_logging()
     apply_pillow_limits()  # before the first request: Pillow's limits are process-wide
     settings = settings or UploaderSettings()
-    store = store or Store(settings)
+    store = store or object_store(settings)
     jobs = jobs or ThumbnailJobs(load_api_client(urllib3.Timeout(connect=3, read=15)), settings.namespace)
+    uploads = Uploads(settings, store, jobs)
     app = UploaderApp(socket_timeout=settings.body_read_timeout_seconds, middleware=[RequestContext()])
     app.req_options.strip_url_path_trailing_slash = True
     app.set_error_serializer(serialize_error)
-    routes = [
-        ("/v1/jobs", JobsResource(settings, store, jobs)),
-        ("/v1/jobs/{job_id}", JobResource(jobs)),
-        ("/v1/jobs/{job_id}/thumbnail", ThumbnailResource(store, jobs)),
-        ("/healthz", HealthResource()),
-        ("/readyz", ReadyResource(store, jobs)),
-    ]
-    for path, resource in routes:
-        app.add_route(path, resource)
+    add_error_handlers(app)
+    app.add_route("/v1/jobs", JobsResource(settings, uploads))
+    app.add_route("/v1/jobs/{job_id}", JobResource(uploads))
+    app.add_route("/v1/jobs/{job_id}/thumbnail", ThumbnailResource(uploads))
+    app.add_route("/healthz", HealthResource())
+    app.add_route("/readyz", ReadyResource(settings, store, jobs))
     app.add_route("/metrics", MetricsResource())
-    app.add_route("/openapi.json", OpenAPIResource(build_spec(routes)))
+    app.add_route("/openapi.json", OpenAPIResource(build_spec()))
     add_docs_routes(app)
     return app

@@ -7,7 +7,6 @@ import tempfile
 from dataclasses import dataclass
 from typing import BinaryIO, Iterable
 
-from thumbnailer.api import ImageRejected
 from thumbnailer.sniff import open_image, source_frame_count
 from thumbnailer.structure import count_gif_frames
 
@@ -124,5 +123,3 @@ def inspect(file: BinaryIO, size: int, sha256: str, max_pixels: int, max_frames:
     media_type, ext = MEDIA_TYPES.get(fmt, ("application/octet-stream", "bin"))
     return Upload(file, size, sha256, fmt, media_type, ext, width, height, frames)
 
-
-__all__ = ["CountingInput", "ImageRejected", "TooLarge", "Upload", "inspect", "read_chunks", "spool"]

@@ -1,8 +1,7 @@
 """The OpenAPI 3 document, generated from the code with apispec, and Swagger UI served locally.
 
-Each responder's docstring carries its operation in YAML after a ``---`` line
-(the apispec convention); the schemas come from the pydantic models in
-:mod:`uploader.schemas`. Swagger UI's assets come from the swagger-ui-bundle
+The operations are described in :mod:`uploader.operations`; the schemas come from the
+pydantic models in :mod:`uploader.schemas`. Swagger UI's assets come from the swagger-ui-bundle
 wheel and are served by this service (``/docs/static``), so ``/docs`` works in
 an air-gapped cluster.
 """
@@ -15,37 +14,9 @@ from importlib.metadata import version
 import falcon
 import swagger_ui_bundle
 from apispec import APISpec
-from apispec.yaml_utils import load_yaml_from_docstring
 
+from .operations import OPERATIONS, RESPONSES
 from .schemas import MODELS
-
-_METHODS = ("get", "post", "put", "patch", "delete")
-_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-
-
-def _response(description: str, example: dict | None = None, headers: dict | None = None) -> dict:
-    content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    if example:
-        content["application/problem+json"]["example"] = example
-    out = {"description": description, "content": content}
-    if headers:
-        out["headers"] = headers
-    return out
-
-
-#: Shared error responses, referenced from the operations as #/components/responses/<name>.
-RESPONSES = {
-    "BadRequest": _response("Malformed request or invalid parameter.", {
-        "type": "https://thumbnailer.dev/problems/invalid-parameter", "title": "Invalid parameter", "status": 400,
-        "detail": "fit must be one of cover, contain, fill", "instance": "/v1/jobs", "parameter": "fit"}),
-    "NotFound": _response("No job with this ID.", {
-        "type": "https://thumbnailer.dev/problems/job-not-found", "title": "Job not found", "status": 404,
-        "detail": "no job with id 'tj-nope'", "instance": "/v1/jobs/tj-nope"}),
-    "Unavailable": _response("The object store or the Kubernetes API server is unavailable; retry later.", {
-        "type": "https://thumbnailer.dev/problems/object-store-unavailable", "title": "The object store is unavailable",
-        "status": 503, "detail": "cannot write to the store: connection refused", "instance": "/v1/jobs"},
-        headers={"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}}),
-}
 
 
 def openapi30_schema(schema):
@@ -79,8 +50,9 @@ def openapi30_schema(schema):
     return out
 
 
-def build_spec(routes: list[tuple[str, object]], server_url: str = "/") -> dict:
-    """The OpenAPI 3.0 document for ``routes`` [(URI template, resource)] as a dict."""
+def build_spec(operations: dict[str, dict[str, dict]] = OPERATIONS, server_url: str = "/") -> dict:
+    """The OpenAPI 3.0 document as a dict: ``operations`` (URI template -> method -> Operation Object)
+    with the component schemas of :data:`uploader.schemas.MODELS` and the shared error responses."""
     spec = APISpec(title="thumbnailer upload API", version=version("thumbnailer"), openapi_version="3.0.3",
                    info={"description": "Upload an image, follow its ThumbnailJob, fetch the thumbnail. "
                                         "Errors are RFC 9457 problem details (application/problem+json)."},
@@ -91,13 +63,8 @@ def build_spec(routes: list[tuple[str, object]], server_url: str = "/") -> dict:
         spec.components.schema(model.__name__, openapi30_schema(schema))
     for name, response in RESPONSES.items():
         spec.components.response(name, response)
-    for path, resource in routes:
-        operations = {}
-        for method in _METHODS:
-            responder = getattr(resource, f"on_{method}", None)
-            if responder is not None:
-                operations[method] = load_yaml_from_docstring(responder.__doc__ or "")
-        spec.path(path=path, operations=operations)
+    for path, methods in operations.items():
+        spec.path(path=path, operations=methods)
     return spec.to_dict()
 
 

@@ -5,6 +5,12 @@ from __future__ import annotations
 from thumbnailer import api
 
 _STATUS = {api.PHASE_SUCCEEDED: "succeeded", api.PHASE_FAILED: "failed"}
+#: The API's ``status`` -> the field selector on ``status.phase`` that lists those ThumbnailJobs.
+STATUS_SELECTORS = {
+    "succeeded": f"status.phase={api.PHASE_SUCCEEDED}",
+    "failed": f"status.phase={api.PHASE_FAILED}",
+    "processing": f"status.phase!={api.PHASE_SUCCEEDED},status.phase!={api.PHASE_FAILED}",
+}
 
 
 def deleting(tj: dict) -> bool:
@@ -32,8 +38,6 @@ def public_status(tj: dict) -> str:
     if not observed(tj):
         return "processing"
     return _STATUS.get((tj.get("status") or {}).get("phase", ""), "processing")
-
-
 
 
 def effective_options(spec: dict) -> dict:

@@ -17,7 +17,7 @@ from kubernetes import client
 from devcluster.components import install_crd, start_uploader
 from devcluster.stack import LocalCluster
 from thumbnailer import api
-from uploader.resources import keyed_job_id
+from uploader.jobids import keyed_job_id
 
 pytestmark = pytest.mark.integration
 PHOTO = Path(__file__).resolve().parents[1] / "data" / "photos" / "grace_hopper.jpg"

@@ -14,29 +14,29 @@ import pytest
 from PIL import Image
 from urllib3 import encode_multipart_formdata
 
+from thumbnailer.objectstore import StoreUnavailable
 from uploader.app import create_app
 from uploader.settings import UploaderSettings
-from uploader.store import StoreUnavailable
 from uploader.thumbnailjobs import AlreadyExists, ClusterUnavailable
 
 CASES = Path(__file__).resolve().parents[1] / "data" / "cases"
 
 
 class FakeStore:
-    bucket = "thumbs"
+    """thumbnailer.objectstore.ObjectStore's interface, over one dict: key -> (bytes, content type)."""
 
     def __init__(self, fail=False):
         self.objects, self.fail = {}, fail
 
-    def put(self, key, data, length, content_type):
+    def put(self, bucket, key, data, length, content_type):
         if self.fail:
             raise StoreUnavailable("connection refused")
         self.objects[key] = (data.read(), content_type)
 
-    def delete(self, key):
+    def remove(self, bucket, key):
         self.objects.pop(key, None)
 
-    def check(self):
+    def ensure_bucket(self, bucket, create=False):
         if self.fail:
             raise StoreUnavailable("connection refused")
 
@@ -88,6 +88,7 @@ def multipart(field: str, data: bytes) -> dict:
 
 def make_client(store=None, jobs=None, **settings):
     store, jobs = store or FakeStore(), jobs or FakeJobs()
+    settings.setdefault("s3_bucket", "thumbs")
     app = create_app(UploaderSettings(**settings), store=store, jobs=jobs)
     return falcon.testing.TestClient(app), store, jobs
 
@@ -168,7 +169,7 @@ def test_readyz_names_the_dependency_that_is_down():
 
 
 def test_job_ids_sort_newest_first():
-    from uploader.resources import new_job_id
+    from uploader.jobids import new_job_id
 
     older, newer = new_job_id(1_700_000_000_000), new_job_id(1_700_000_000_001)
     assert newer < older and len(newer) == 19 and newer.startswith("tj-")
