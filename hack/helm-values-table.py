@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Print the README's table of Helm values, generated from the chart.
+"""Print the table of Helm values in docs/installing.md, generated from the chart.
 
 Keys and descriptions come from helm/thumbnailer/values.schema.json, defaults
-from helm/thumbnailer/values.yaml. The README holds the output between
+from helm/thumbnailer/values.yaml. docs/installing.md holds the output between
 ``<!-- helm-values:start -->`` and ``<!-- helm-values:end -->``; regenerate with
 
     .venv/bin/python hack/helm-values-table.py

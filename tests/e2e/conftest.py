@@ -11,8 +11,8 @@ Two releases share the cluster, each in its own namespace:
 - ``release`` (session): installed exactly as on the real node
   (:func:`devcluster.chartinstall.install`: Pod Security "restricted", versitygw as
   its S3 pod) for the shared scenarios of tests/chartscenarios.py;
-- the chart with its defaults (bundled MinIO, pulled by kind), as the README's kind
-  install does, for tests/e2e/test_kind.py.
+- the chart with its defaults (bundled MinIO, pulled by kind), as the kind install
+  of docs/installing.md does, for tests/e2e/test_kind.py.
 
 Where no Docker engine answers or no kind is found, the suite is skipped with one
 sentence saying which (``make e2e`` refuses to report that as a pass).
@@ -169,7 +169,7 @@ def release(kind: Kind) -> Release:
 
 @pytest.fixture(scope="module")
 def default_release(kind: Kind, request) -> str:
-    """The chart installed with its defaults (bundled MinIO), as the README's kind install does.
+    """The chart installed with its defaults (bundled MinIO), as the kind install of docs/installing.md does.
 
     ``upgrade --install`` so a cluster kept from an earlier run is fine too.
     """

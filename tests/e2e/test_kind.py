@@ -1,5 +1,5 @@
-"""The kind suite's own test: the chart with its defaults (bundled MinIO), as the README's
-kind install does. The shared scenarios run in test_kind_chart.py.
+"""The kind suite's own test: the chart with its defaults (bundled MinIO), as the kind
+install of docs/installing.md does. The shared scenarios run in test_kind_chart.py.
 
 ``make e2e`` runs it (Docker and kind on PATH needed; several minutes: the
 images are built, the kind node image and MinIO pulled). Elsewhere, as under

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 CHART = REPO_ROOT / "helm" / "thumbnailer"
 EXTERNAL_S3 = ["minio.enabled=false", "s3.endpoint=s3.example:443"]
 
-# Every set of values another test (or the README) renders the chart with.
+# Every set of values another test (or docs/installing.md) renders the chart with.
 GOOD = {
     "defaults": [],
     "external store with an existing Secret": [*EXTERNAL_S3, "s3.existingSecret=my-s3"],

@@ -18,7 +18,7 @@ from devcluster.controlplane import ControlPlane
 pytestmark = pytest.mark.integration
 CHART = REPO_ROOT / "helm" / "thumbnailer"
 CRD_NAME = "thumbnailjobs.thumbnailer.dev"
-# The command the README and the chart's NOTES.txt give; `<chart>` is the chart reference.
+# The command docs/installing.md and the chart's NOTES.txt give; `<chart>` is the chart reference.
 UPGRADE_CRDS = "helm show crds <chart> | kubectl apply --server-side --force-conflicts -f -"
 VALUES = ["--set", "minio.enabled=false", "--set", "s3.endpoint=s3.example:443", "--set", "s3.existingSecret=s3"]
 # Deliberately without spec.format; the object must come through the upgrade exactly as it was.

@@ -64,7 +64,7 @@ def test_the_operator_gets_its_pod_name_as_kopf_identity(binaries):
 
 
 def test_pinned_helm_renders_the_chart_without_kube_version(binaries):
-    """`helm template` as the README gives it: the pinned helm knows a Kubernetes version the chart accepts
+    """`helm template` as docs/installing.md gives it: the pinned helm knows a Kubernetes version the chart accepts
     (built with the version ldflags Helm's own Makefile sets; without them Helm assumes v1.20)."""
     assert "name: thumbs-thumbnailer-operator" in template(binaries)
 
@@ -150,8 +150,8 @@ def test_the_pod_monitor_is_refused_where_the_cluster_has_no_podmonitor_crd(bina
     assert "needs the Prometheus Operator's PodMonitor CRD" in refused.value.stderr
 
 
-def test_the_readme_gitops_render_is_stable_and_complete(binaries):
-    """The README's GitOps command: the CRD included, no test hook, and the same output every time."""
+def test_the_documented_gitops_render_is_stable_and_complete(binaries):
+    """The GitOps command of docs/installing.md: the CRD included, no test hook, and the same output every time."""
     args = ("--include-crds", "--skip-tests", "--set", "s3.endpoint=s3.example.com:443",
             "--set", "s3.existingSecret=thumbnailer-s3")
     first = template(binaries, *args, namespace="media")
@@ -159,5 +159,5 @@ def test_the_readme_gitops_render_is_stable_and_complete(binaries):
     kinds = {(d["kind"], d["metadata"]["name"]) for d in render(binaries, *args, namespace="media")}
     assert ("CustomResourceDefinition", "thumbnailjobs.thumbnailer.dev") in kinds
     assert not [k for k in kinds if k[0] in ("Pod", "Secret")]  # no helm-test Pod, no generated Secret
-    # Without --skip-tests and with a generated key, two renders differ: why the README asks for both.
+    # Without --skip-tests and with a generated key, two renders differ: why docs/installing.md asks for both.
     assert template(binaries, namespace="media") != template(binaries, namespace="media")

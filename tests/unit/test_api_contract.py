@@ -68,9 +68,9 @@ def test_the_operator_writes_only_what_the_resizer_reads():
     assert read.source_key == "uploads/cat.jpg" and container["name"] == api.RESIZER_CONTAINER
 
 
-def test_every_reason_is_in_the_readme_and_every_resizer_reason_is_known_to_the_uploader():
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    missing = [r for r in api.FAILURE_REASONS + api.PROGRESS_REASONS if f"`{r}`" not in readme]
+def test_every_reason_is_in_the_status_doc_and_every_resizer_reason_is_known_to_the_uploader():
+    status_doc = (Path(__file__).resolve().parents[2] / "docs" / "thumbnailjobs.md").read_text()
+    missing = [r for r in api.FAILURE_REASONS + api.PROGRESS_REASONS if f"`{r}`" not in status_doc]
     assert not missing, missing
     from uploader.resources import _REJECTED
 
