@@ -72,6 +72,6 @@ def test_every_reason_is_in_the_status_doc_and_every_resizer_reason_is_known_to_
     status_doc = (Path(__file__).resolve().parents[2] / "docs" / "thumbnailjobs.md").read_text()
     missing = [r for r in api.FAILURE_REASONS + api.PROGRESS_REASONS if f"`{r}`" not in status_doc]
     assert not missing, missing
-    from uploader.resources import _REJECTED
+    from uploader.errors import REJECTED
 
-    assert set(_REJECTED) <= set(api.IMAGE_REASONS)
+    assert set(REJECTED) <= set(api.IMAGE_REASONS)
