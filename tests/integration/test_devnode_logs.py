@@ -1,5 +1,5 @@
 """`kubectl logs` for pods the development node runs: the API server's pods/log
-subresource reaches the node's kubelet-style endpoint (devcluster/devnode.py)."""
+subresource reaches the node's kubelet-style endpoint (devcluster/logserver.py)."""
 
 from __future__ import annotations
 
