@@ -235,6 +235,32 @@ def _render_animation(img: Image.Image, spec: ThumbnailSpec, carries_alpha: bool
     return [r if r.mode == mode else r.convert(mode) for r in rendered], durations
 
 
+#: Longest GIF frame delay, ms: the Graphic Control Extension stores it in 16 bits of centiseconds (GIF89a, 23.c.iv).
+GIF_MAX_DELAY_MS = 65535 * 10
+
+
+def gif_run_durations(frames: list[Image.Image], durations: list[int]) -> list[int]:
+    """``durations`` (ms) with every run of identical consecutive frames summing to at most
+    :data:`GIF_MAX_DELAY_MS`.
+
+    Pillow's GIF writer stores such a run once, with the durations summed, and raises
+    OverflowError when the sum does not fit the 16-bit delay; the rest of a run that would
+    overflow is cut (the run plays for 10.9 minutes, the format's limit).
+    """
+    out: list[int] = []
+    run, previous = 0, None
+    for frame, duration in zip(frames, durations):
+        pixels = frame.convert("RGBA").tobytes()
+        if pixels == previous:
+            duration = min(duration, GIF_MAX_DELAY_MS - run)
+            run += duration
+        else:
+            run = duration
+        previous = pixels
+        out.append(duration)
+    return out
+
+
 def _encode(frames: list[Image.Image], durations: list[int], fmt: str, loop: int | None) -> bytes:
     pil_format = OUTPUT_FORMATS[fmt][0]
     out = io.BytesIO()
@@ -256,6 +282,7 @@ def _encode(frames: list[Image.Image], durations: list[int], fmt: str, loop: int
             params["loop"] = loop
         if pil_format == "GIF":
             params["disposal"] = 2  # each output frame is complete: clear before drawing the next
+            params["duration"] = gif_run_durations(frames, durations)
     first.save(out, pil_format, **params)
     return out.getvalue()
 

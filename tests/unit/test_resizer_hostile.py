@@ -216,3 +216,19 @@ def test_a_first_frame_outside_the_logical_screen_is_cut_away_too():
     with pytest.raises(ImageRejected) as err:
         make_thumbnail(io.BytesIO(hostile.gif_with_frames((10, 10), [(12_000, 12_000, 10, 10)])))
     assert err.value.reason == "ImageTooLarge" and "10x10 logical screen" in err.value.message
+
+
+def test_identical_output_frames_whose_delays_sum_past_the_gif_limit_still_encode():
+    """Found by `make fuzz`: frames that differ only where `cover` crops come out identical, Pillow's
+    GIF writer stores them once with their delays summed, and 2 x 600 s overflowed its 16-bit delay."""
+    frames = []
+    for i in range(3):
+        im = Image.new("RGB", (400, 40), "navy")
+        im.putpixel((0, 0), (i * 80, 0, 0))  # cropped away by cover to a square
+        frames.append(im)
+    src = io.BytesIO()
+    frames[0].save(src, "GIF", save_all=True, append_images=frames[1:], duration=600_000, loop=0)
+    thumb = make_thumbnail(io.BytesIO(src.getvalue()), ThumbnailSpec(20, 20, "cover"))
+    out = Image.open(io.BytesIO(thumb.data))
+    assert out.format == "GIF" and out.size == (20, 20)
+    assert out.info["duration"] == thumbnail.GIF_MAX_DELAY_MS  # the run plays for the format's longest delay
