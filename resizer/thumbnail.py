@@ -249,7 +249,7 @@ def gif_run_durations(frames: list[Image.Image], durations: list[int]) -> list[i
     """
     out: list[int] = []
     run, previous = 0, None
-    for frame, duration in zip(frames, durations):
+    for frame, duration in zip(frames, durations, strict=True):
         pixels = frame.convert("RGBA").tobytes()
         if pixels == previous:
             duration = min(duration, GIF_MAX_DELAY_MS - run)
