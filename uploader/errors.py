@@ -18,6 +18,8 @@ exception                                      status  problem ``type`` slug
 
 from __future__ import annotations
 
+from typing import Callable
+
 import falcon
 
 from thumbnailer.api import ImageRejected
@@ -52,31 +54,29 @@ def unavailable(what: str, error: Exception) -> Problem:
                    str(error), retry_after=RETRY_AFTER_SECONDS)
 
 
+#: Each exception type -> its problem (a class here also covers its subclasses; the first match counts).
+PROBLEMS: dict[type[Exception], Callable[[Exception], Problem]] = {
+    ImageRejected: lambda e: Problem(*REJECTED.get(e.reason, (falcon.HTTP_415, "unsupported-media-type")),
+                                     "Image not accepted", e.message, reason=e.reason),
+    InvalidKey: lambda e: Problem(falcon.HTTP_400, "invalid-idempotency-key", "Invalid Idempotency-Key", str(e)),
+    ContinueInvalid: lambda e: invalid_parameter(
+        "continue", "the continue token is not one this API issued; list again without it"),
+    JobNotFound: lambda e: Problem(falcon.HTTP_404, "job-not-found", "Job not found", str(e)),
+    ContinueExpired: lambda e: Problem(
+        falcon.HTTP_410, "continue-expired", "Continue token expired",
+        "the listing changed too much since this token was issued; start again without it"),
+    KeyReused: lambda e: Problem(falcon.HTTP_422, "idempotency-key-reused", "Idempotency-Key reused", str(e)),
+    StoreError: lambda e: unavailable("object-store", e),
+    ClusterUnavailable: lambda e: unavailable("kubernetes-api", e),
+}
+
+
 def problem_for(error: Exception) -> Problem:
-    """The problem answering ``error`` (one of the exceptions in the table above)."""
-    if isinstance(error, ImageRejected):
-        status, slug = REJECTED.get(error.reason, (falcon.HTTP_415, "unsupported-media-type"))
-        return Problem(status, slug, "Image not accepted", error.message, reason=error.reason)
-    if isinstance(error, InvalidKey):
-        return Problem(falcon.HTTP_400, "invalid-idempotency-key", "Invalid Idempotency-Key", str(error))
-    if isinstance(error, ContinueInvalid):
-        return invalid_parameter("continue", "the continue token is not one this API issued; list again without it")
-    if isinstance(error, JobNotFound):
-        return Problem(falcon.HTTP_404, "job-not-found", "Job not found", str(error))
-    if isinstance(error, ContinueExpired):
-        return Problem(falcon.HTTP_410, "continue-expired", "Continue token expired",
-                       "the listing changed too much since this token was issued; start again without it")
-    if isinstance(error, KeyReused):
-        return Problem(falcon.HTTP_422, "idempotency-key-reused", "Idempotency-Key reused", str(error))
-    if isinstance(error, StoreError):
-        return unavailable("object-store", error)
-    if isinstance(error, ClusterUnavailable):
-        return unavailable("kubernetes-api", error)
+    """The problem answering ``error`` (an instance of a type in :data:`PROBLEMS`)."""
+    for kind, problem in PROBLEMS.items():
+        if isinstance(error, kind):
+            return problem(error)
     raise TypeError(f"no problem is defined for {type(error).__name__}")
-
-
-HANDLED = (ImageRejected, InvalidKey, ContinueInvalid, JobNotFound, ContinueExpired, KeyReused, StoreError,
-           ClusterUnavailable)
 
 
 def _handle(req: falcon.Request, resp: falcon.Response, error: Exception, params: dict) -> None:
@@ -85,5 +85,5 @@ def _handle(req: falcon.Request, resp: falcon.Response, error: Exception, params
 
 
 def add_error_handlers(app: falcon.App) -> None:
-    """Install the mapping on ``app``, for every exception type in :data:`HANDLED`."""
-    app.add_error_handler(HANDLED, _handle)
+    """Install the mapping on ``app``, for every exception type in :data:`PROBLEMS`."""
+    app.add_error_handler(tuple(PROBLEMS), _handle)
