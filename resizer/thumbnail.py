@@ -247,6 +247,8 @@ def gif_run_durations(frames: list[Image.Image], durations: list[int]) -> list[i
     OverflowError when the sum does not fit the 16-bit delay; the rest of a run that would
     overflow is cut (the run plays for 10.9 minutes, the format's limit).
     """
+    if sum(durations) <= GIF_MAX_DELAY_MS:  # no run can overflow: no frame need be compared
+        return durations
     out: list[int] = []
     run, previous = 0, None
     for frame, duration in zip(frames, durations, strict=True):
