@@ -18,6 +18,15 @@ from waiting import wait_for
 
 NAMESPACE = "thumbnailer"
 
+
+def ready(url: str) -> bool:
+    """Whether ``url``/readyz answers 200. A refused connection is "not yet": kube-proxy writes a new
+    Service's iptables rules a moment after ``helm install --wait`` returns (clean-clone CI hit this)."""
+    try:
+        return requests.get(f"{url}/readyz", timeout=5).status_code == 200
+    except requests.ConnectionError:
+        return False
+
 @pytest.fixture(scope="session")
 def node_images() -> images.Built:
     return images.build()
@@ -42,6 +51,5 @@ def release(node_cluster) -> Release:
         pytest.fail(str(e), pytrace=False)
     rel = Release(node_cluster, inst.namespace, inst.uploader, inst.s3_endpoint, inst.access_key, inst.secret_key,
                   inst.values)
-    wait_for(lambda: requests.get(f"{rel.uploader}/readyz", timeout=5).status_code == 200, 60,
-             what="the uploader's Service to answer")
+    wait_for(lambda: ready(rel.uploader), 60, what="the uploader's Service to answer")
     return rel
