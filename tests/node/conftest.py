@@ -27,6 +27,7 @@ def ready(url: str) -> bool:
     except requests.ConnectionError:
         return False
 
+
 @pytest.fixture(scope="session")
 def node_images() -> images.Built:
     return images.build()
