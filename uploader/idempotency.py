@@ -16,7 +16,8 @@ MAX_KEY_LENGTH = 255
 
 
 class InvalidKey(ValueError):
-    """The Idempotency-Key header is empty or longer than :data:`MAX_KEY_LENGTH` characters."""
+    """The Idempotency-Key header is empty, longer than :data:`MAX_KEY_LENGTH` characters, has a character
+    other than visible ASCII, or a comma (the header given twice)."""
 
 
 class KeyReused(Exception):
@@ -24,9 +25,21 @@ class KeyReused(Exception):
 
 
 def check_key(key: str | None) -> str | None:
-    """``key`` if it is a usable Idempotency-Key (1 to 255 characters) or None (no header); else :class:`InvalidKey`."""
-    if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
+    """``key`` if it is a usable Idempotency-Key or None (no header); else :class:`InvalidKey`.
+
+    Usable: 1 to 255 visible ASCII characters (``%x21-7E``, as a token or a quoted sf-string of the
+    draft), none of them a comma. A header given twice reaches a WSGI application as one value, the
+    two joined by a comma (RFC 9110, 5.3), and two keys are not one request's key.
+    """
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_KEY_LENGTH:
         raise InvalidKey(f"the Idempotency-Key header must be 1 to {MAX_KEY_LENGTH} characters")
+    if "," in key:
+        raise InvalidKey("give one Idempotency-Key header, once: a comma (or the header repeated, which "
+                         "arrives joined by a comma) makes the key ambiguous")
+    if not all("!" <= c <= "~" for c in key):
+        raise InvalidKey("the Idempotency-Key must be visible ASCII characters, without spaces")
     return key
 
 

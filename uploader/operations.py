@@ -96,7 +96,10 @@ _UPLOAD = {
          "description": "Output format; leave it out to choose from the source (JPEG for opaque stills, PNG with "
                         "transparency, GIF for animations).",
          "schema": {"type": "string", "enum": list(api.OUTPUT_FORMATS)}},
-        {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 255},
+        {"name": "Idempotency-Key", "in": "header",
+         "description": "1 to 255 visible ASCII characters, no comma; given once (a repeated header arrives "
+                        "joined by a comma and is 400).",
+         "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-+\\--~]+$"},
          "example": "upload-7f3a"},
     ],
     "requestBody": {"required": True, "content": {
@@ -177,7 +180,9 @@ _LIST = {
                        "fit": "cover", "format": None}],
             "continue": "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MTIzfQ"}),
         "400": problem_response(
-            "Invalid parameter (named in `parameter`), including a malformed continue token.",
+            "Invalid parameter (named in `parameter`): a malformed continue token, or a parameter other than "
+            "limit, continue and status (a misspelt `stauts` would list every job); `_`, the cache buster, is "
+            "ignored.",
             problem_example(400, "invalid-parameter", "Invalid parameter",
                             "the continue token is not one this API issued; list again without it",
                             parameter="continue")),

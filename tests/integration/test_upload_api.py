@@ -109,6 +109,26 @@ def test_retry_with_the_same_idempotency_key_returns_the_same_job(cluster, uploa
         f"uploads/{uploader.namespace}/{first.json()['id']}")] == [first.json()["source"]["key"]]
 
 
+def test_a_repeated_idempotency_key_header_is_400_and_stores_nothing(cluster, uploader):
+    """gunicorn joins a header given twice with a comma: two keys are refused, not taken as a third."""
+    before = sources_in(cluster, uploader.namespace)
+    body = PHOTO.read_bytes()
+    conn = http.client.HTTPConnection(urlparse(uploader.url).netloc, timeout=30)
+    try:
+        conn.putrequest("POST", "/v1/jobs")
+        for header, value in (("Idempotency-Key", "dup-a"), ("Idempotency-Key", "dup-b"),
+                              ("Content-Type", "image/jpeg"), ("Content-Length", str(len(body)))):
+            conn.putheader(header, value)
+        conn.endheaders(body)
+        answer = conn.getresponse()
+        problem = json.loads(answer.read())
+    finally:
+        conn.close()
+    assert answer.status == 400 and answer.getheader("Content-Type") == "application/problem+json", problem
+    assert problem["type"].endswith("invalid-idempotency-key") and "comma" in problem["detail"]
+    assert sources_in(cluster, uploader.namespace) == before
+
+
 def test_concurrent_retries_with_one_idempotency_key_make_one_job_and_keep_one_source(cluster, uploader):
     """Ten at once: the API server's name uniqueness picks one; the others replay it and remove their sources."""
     from concurrent.futures import ThreadPoolExecutor

@@ -114,3 +114,20 @@ def test_every_json_response_carries_an_example(client):
                 for media, body in (response.get("content") or {}).items():
                     if "json" in media:
                         assert "example" in body or body.get("examples"), (path, method, code, media)
+
+
+def test_the_documented_idempotency_key_pattern_is_the_one_the_uploader_applies(client):
+    import re
+
+    from uploader.idempotency import InvalidKey, check_key
+
+    spec = client.simulate_get("/openapi.json").json
+    header = next(p for p in spec["paths"]["/v1/jobs"]["post"]["parameters"] if p["name"] == "Idempotency-Key")
+    pattern = header["schema"]["pattern"]
+    for code in range(0x20, 0x80):
+        key = f"k{chr(code)}k"
+        try:
+            accepted = check_key(key) == key
+        except InvalidKey:
+            accepted = False
+        assert bool(re.fullmatch(pattern, key)) == accepted, repr(key)

@@ -46,6 +46,14 @@ def test_the_idempotency_key_is_one_to_255_characters():
             check_key(bad)
 
 
+@pytest.mark.parametrize("bad", ["key-1, key-2", "key-1,key-1", "two words", "caf\u00e9", "tab\there"])
+def test_an_idempotency_key_with_a_comma_space_or_non_ascii_character_is_refused(bad):
+    # A header given twice arrives joined by a comma: two keys are not one request's key.
+    with pytest.raises(InvalidKey):
+        check_key(bad)
+    assert check_key('"8e03978e-40d5-43e8-bc93-6894a57f9324"') == '"8e03978e-40d5-43e8-bc93-6894a57f9324"'
+
+
 def previous_job(sha256: str, spec: dict) -> dict:
     return manifest.thumbnailjob("tj-x", "b", "k", sha256, spec)
 
