@@ -16,6 +16,10 @@ from .views import STATUS_SELECTORS
 _ASCII_DIGITS = re.compile(r"[0-9]+")
 #: The query parameters of an upload: the thumbnail asked for.
 UPLOAD_PARAMETERS = ("width", "height", "fit", "format")
+#: The query parameters of ``GET /v1/jobs``.
+LIST_PARAMETERS = ("limit", "continue", "status")
+#: The cache-busting parameter a GET may carry and the list ignores (jQuery's ``cache: false`` sends ``_=<ms>``).
+CACHE_BUSTER = "_"
 #: Page sizes of ``GET /v1/jobs``: the default and the largest, in jobs.
 DEFAULT_PAGE, MAX_PAGE = 100, 500
 
@@ -58,13 +62,19 @@ def choice_param(req: falcon.Request, name: str, allowed: tuple[str, ...]) -> st
     return raw
 
 
+def reject_unknown(req: falcon.Request, known: tuple[str, ...], what: str, ignored: tuple[str, ...] = ()) -> None:
+    """400 naming the first query parameter of ``req`` neither in ``known`` nor in ``ignored``
+    (``what`` names the operation in the detail: ``"uploads"``)."""
+    unknown = sorted(set(req.params) - set(known) - set(ignored))
+    if unknown:
+        raise invalid_parameter(unknown[0], f"unknown parameter {unknown[0]!r}: {what} take "
+                                            f"{', '.join(known[:-1])} and {known[-1]}")
+
+
 def upload_spec(req: falcon.Request) -> dict:
     """The ThumbnailJob spec an upload's query string asks for: ``{"size": {"width", "height"}, "fit",
     "format"}``, each only when given (the CRD's defaults fill in the rest)."""
-    unknown = sorted(set(req.params) - set(UPLOAD_PARAMETERS))
-    if unknown:
-        raise invalid_parameter(unknown[0], f"unknown parameter {unknown[0]!r}: uploads take width, height, "
-                                            "fit and format")
+    reject_unknown(req, UPLOAD_PARAMETERS, "uploads")
     spec: dict = {}
     size = {dim: value for dim in ("width", "height")
             if (value := int_param(req, dim, 1, api.MAX_DIMENSION)) is not None}
@@ -78,7 +88,12 @@ def upload_spec(req: falcon.Request) -> dict:
 
 
 def list_query(req: falcon.Request) -> tuple[int, str, str | None]:
-    """``GET /v1/jobs``'s (page size, continue token or ``""``, public status or None)."""
+    """``GET /v1/jobs``'s (page size, continue token or ``""``, public status or None).
+
+    An unknown parameter is a 400 here too (``?stauts=failed`` must not list every job), except
+    :data:`CACHE_BUSTER`; the single-job GETs ignore extra parameters.
+    """
+    reject_unknown(req, LIST_PARAMETERS, "job listings", ignored=(CACHE_BUSTER,))
     limit = int_param(req, "limit", 1, MAX_PAGE) or DEFAULT_PAGE
     status = choice_param(req, "status", tuple(STATUS_SELECTORS))
     return limit, query_param(req, "continue") or "", status

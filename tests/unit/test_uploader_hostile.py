@@ -215,6 +215,8 @@ def test_the_same_key_bytes_and_effective_parameters_still_replay():
     ("list", "limit", "501"),
     ("list", "limit", "ten"),
     ("list", "status", "weird"),
+    ("list", "stauts", "failed"),        # misspelt: was ignored, listing every job
+    ("list", "width", "10"),             # an upload's parameter
 ])
 def test_a_bad_parameter_is_400_naming_it(path, name, value):
     c, store, jobs = make_client()
@@ -248,8 +250,14 @@ def test_a_misspelt_upload_option_is_400_naming_it_not_a_default_thumbnail():
     body = problem(c.simulate_post("/v1/jobs", body=png_bytes(), params={"widht": "300"}), 400, "invalid-parameter")
     assert body["parameter"] == "widht" and "width, height, fit and format" in body["detail"]
     assert store.objects == {} and jobs.items == {}
-    # Reading stays lenient: cache-busting parameters on GETs are common.
+    # The list takes the cache-busting "_" (jQuery's cache: false) and nothing else unknown.
     assert c.simulate_get("/v1/jobs", params={"_": "1700000000"}).status_code == 200
+
+
+def test_a_single_job_get_ignores_a_cache_busting_parameter():
+    c, _, _ = make_client()
+    job_id = c.simulate_post("/v1/jobs", body=png_bytes()).json["id"]
+    assert c.simulate_get(f"/v1/jobs/{job_id}", params={"_": "1733140000"}).status_code == 200
 
 
 def test_ascii_parameters_still_work():
