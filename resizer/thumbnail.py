@@ -20,7 +20,8 @@ The path every image takes (each step names the fault it prevents):
    is taken from the displayed image. An unusable EXIF value counts as upright.
 5. **Colour**: an embedded ICC profile (Adobe RGB, Display P3, CMYK press
    profiles) is converted to sRGB with LittleCMS; CMYK without a profile uses
-   Pillow's conversion; 16-bit greyscale is scaled (value/257), not clipped;
+   Pillow's conversion; 16-bit greyscale is scaled (value/257), not clipped, and a
+   32-bit integer TIFF by its type's range (unsigned to 2**32-1, signed to 2**31-1);
    32-bit float greyscale in 0..1 (the TIFF convention, SampleFormat 3) is scaled x255;
    1-bit and palette images are widened so resampling can antialias.
 6. **Resample** per :mod:`resizer.geometry` with Lanczos on premultiplied alpha
@@ -103,7 +104,9 @@ def _to_srgb(img: Image.Image) -> Image.Image:
     """Convert to 8-bit sRGB in one of L, RGB, LA or RGBA (premultiplication comes later)."""
     icc = img.info.get("icc_profile")
     mode = img.mode
-    if mode.startswith("I;16") or mode == "I":
+    if mode == "I" and (signed := _int32_samples(img)) is not None:
+        img = _int32_to_grey(img, signed)
+    elif mode.startswith("I;16") or mode == "I":
         # 16-bit: map 0..65535 to 0..255 (value/257). Pillow's convert("L") clips instead.
         img = img.convert("I").point(lambda v: v * (1 / 257)).convert("L")
     elif mode == "F":
@@ -130,6 +133,37 @@ def _to_srgb(img: Image.Image) -> Image.Image:
     if img.mode == "CMYK":
         img = img.convert("RGB")
     return img
+
+
+#: TIFF tags (TIFF 6.0): BitsPerSample, and SampleFormat (1 unsigned integer, the default; 2 signed).
+_BITS_PER_SAMPLE, _SAMPLE_FORMAT = 258, 339
+
+
+def _int32_samples(img: Image.Image) -> bool | None:
+    """For a TIFF of 32-bit integer samples (Pillow's mode ``I``): True if signed, False if unsigned;
+    None for anything else (mode ``I`` from 16-bit data)."""
+    tags = getattr(img, "tag_v2", None)
+    if img.format != "TIFF" or tags is None:
+        return None
+
+    def first(tag: int, default: int) -> object:
+        value = tags.get(tag, default)  # a tuple per sample, or one value
+        return value[0] if isinstance(value, tuple) and value else value
+
+    return first(_SAMPLE_FORMAT, 1) == 2 if first(_BITS_PER_SAMPLE, 0) == 32 else None
+
+
+def _int32_to_grey(img: Image.Image, signed: bool) -> Image.Image:
+    """32-bit integer grey to 8 bits, scaled by the type's range (BlackIsZero: 0 is black, the
+    largest value white; a signed image's negative values are black).
+
+    Pillow keeps 32-bit samples in mode ``I`` (signed 32-bit), so unsigned values past 2**31 wrap
+    negative there, and ``convert("L")`` clips at 255: a whole 32-bit ramp came out white. The same
+    bytes are read again as floats of the right signedness (raw modes ``F;32NS`` / ``F;32N``), then scaled.
+    """
+    top = 2**31 - 1 if signed else 2**32 - 1
+    floats = Image.frombytes("F", img.size, img.tobytes(), "raw", "F;32NS" if signed else "F;32N")
+    return floats.point(lambda v: v * (255 / top)).convert("L")
 
 
 def _drop_unused_alpha(img: Image.Image) -> Image.Image:

@@ -197,6 +197,25 @@ def grey16(fmt: str, mode: str = "I;16", size: tuple[int, int] = (64, 64)) -> by
     return _save(ramp.convert(mode), fmt)
 
 
+def int32_tiff(signed: bool, size: tuple[int, int] = (64, 64)) -> bytes:
+    """A 32-bit integer greyscale TIFF (Pillow opens it as mode ``I``): a left-to-right ramp over the
+    type's whole non-negative range, 0 to 2**31-1 (signed, SampleFormat 2) or 2**32-1 (unsigned, 1)."""
+    w, h = size
+    top = 2**31 - 1 if signed else 2**32 - 1
+    row = b"".join(struct.pack("<i" if signed else "<I", round(top * x / (w - 1))) for x in range(w))
+    pixels = row * h
+    entries = [(256, 3, 1, w), (257, 3, 1, h), (258, 3, 1, 32), (259, 3, 1, 1), (262, 3, 1, 1),
+               (273, 4, 1, 0), (277, 3, 1, 1), (278, 3, 1, h), (279, 4, 1, len(pixels)),
+               (339, 3, 1, 2 if signed else 1)]
+    ifd_size = 2 + 12 * len(entries) + 4
+    data_offset = 8 + ifd_size
+    ifd = struct.pack("<H", len(entries))
+    for tag, typ, count, value in entries:
+        value = data_offset if tag == 273 else value
+        ifd += struct.pack("<HHI", tag, typ, count) + (struct.pack("<HH", value, 0) if typ == 3
+                                                       else struct.pack("<I", value))
+    return b"II*\x00" + struct.pack("<I", 8) + ifd + b"\x00\x00\x00\x00" + pixels
+
 #: One instance of each kind: name -> (generator, the reason it must give, or None for "renders").
 CORPUS: dict[str, tuple[Callable[[], bytes], str | None]] = {
     "jpeg-scan-flood": (jpeg_scan_flood, "TooComplex"),

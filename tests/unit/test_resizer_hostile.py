@@ -177,8 +177,9 @@ def test_a_tiff_without_dimensions_is_corrupt_not_unknown():
 
 @pytest.mark.parametrize("data", [
     hostile.float_tiff(0.0, 1.0), hostile.float_tiff(0.0, 255.0), hostile.grey16("PNG"),
-    hostile.grey16("TIFF", "I;16"), hostile.grey16("TIFF", "I;16B"),
-], ids=["float-0-1", "float-0-255", "png-16", "tiff-I;16", "tiff-I;16B"])
+    hostile.grey16("TIFF", "I;16"), hostile.grey16("TIFF", "I;16B"), hostile.int32_tiff(signed=False),
+    hostile.int32_tiff(signed=True),
+], ids=["float-0-1", "float-0-255", "png-16", "tiff-I;16", "tiff-I;16B", "tiff-uint32", "tiff-int32"])
 def test_high_bit_depth_and_float_greys_keep_their_tones(data):
     thumb, reason = outcome(data, ThumbnailSpec(64, 64, "fill"))
     assert reason is None
