@@ -44,6 +44,8 @@ class ResizerSettings:
     MAX_PIXELS                decompression-bomb limit, pixels             89478485
     MAX_BYTES                 largest source accepted, bytes               52428800
     MAX_FRAMES                frames kept from an animation                200
+    MAX_ANIMATION_PIXELS      decode budget of an animation: canvas x      400000000
+                              frames decoded, pixels (then it is cut)
     MAX_OUTPUT_PIXELS         output budget: width x height x frames       16777216
     MAX_CPU_SECONDS           CPU time one image may cost, seconds         15
                               (then ``TooComplex``; SIGKILL 10 s later)
@@ -116,6 +118,7 @@ class ResizerSettings:
                 format=fmt,
                 max_pixels=integer(E.MAX_PIXELS, api.DEFAULT_MAX_PIXELS),
                 max_frames=integer(E.MAX_FRAMES, api.DEFAULT_MAX_FRAMES),
+                max_animation_pixels=integer(E.MAX_ANIMATION_PIXELS, api.DEFAULT_MAX_ANIMATION_PIXELS),
                 max_output_pixels=integer(E.MAX_OUTPUT_PIXELS, api.DEFAULT_MAX_OUTPUT_PIXELS),
                 accept_truncated=env.get(E.ACCEPT_TRUNCATED, "").strip().lower() in ("1", "true", "yes"),
             ),

@@ -40,7 +40,8 @@ from typing import BinaryIO, Iterator
 
 from PIL import Image, ImageCms, ImageFile
 
-from thumbnailer.api import (DEFAULT_FIT, DEFAULT_HEIGHT, DEFAULT_MAX_FRAMES, DEFAULT_MAX_OUTPUT_PIXELS,
+from thumbnailer.api import (DEFAULT_FIT, DEFAULT_HEIGHT, DEFAULT_MAX_ANIMATION_PIXELS, DEFAULT_MAX_FRAMES,
+                             DEFAULT_MAX_OUTPUT_PIXELS,
                              DEFAULT_MAX_PIXELS, DEFAULT_WIDTH, ImageRejected)
 from thumbnailer.sniff import (DECODER_ERRORS, STILL_FORMATS, apply_pillow_limits, check_output_budget, decoding,
                                gif_screen, open_image, source_frame_count)
@@ -68,6 +69,8 @@ class ThumbnailSpec:
     format: str | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_frames: int = DEFAULT_MAX_FRAMES
+    #: Decode budget: canvas pixels summed over the frames decoded; the animation is cut before the frame that would pass it.
+    max_animation_pixels: int = DEFAULT_MAX_ANIMATION_PIXELS
     max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS
     #: Render what is there of a truncated file instead of failing (the missing part stays grey).
     accept_truncated: bool = False
@@ -79,7 +82,7 @@ class Thumbnail:
 
     ``frames`` is how many source frames it shows; ``source_frames`` how many
     the source animation has (1 for a still). ``frames < source_frames`` when
-    the animation was cut at ``max_frames`` or rendered as a still (JPEG).
+    the animation was cut at ``max_frames`` or ``max_animation_pixels``, or rendered as a still (JPEG).
     The GIF file itself can hold fewer frames: Pillow's GIF writer stores a run
     of identical frames once with their durations summed, so playback time is kept.
     """
@@ -224,7 +227,13 @@ def _frames(img: Image.Image, spec: ThumbnailSpec, count: int,
     canvas to cover it (only a warning below twice ``MAX_IMAGE_PIXELS``). With
     ``screen`` (a GIF's logical screen, w x h), a grown canvas is cut back to it,
     as browsers paint only the logical screen.
+
+    The first frame is always decoded; a later one only while the canvas pixels decoded so far plus
+    its own stay within ``spec.max_animation_pixels`` (the decode budget): the animation is cut
+    there, as at ``count``, so a long animation of huge frames ends in seconds instead of costing
+    the whole CPU budget.
     """
+    decoded = 0
     for i in range(count):
         what = f"frame {i + 1}"
         with decoding(what, spec.max_pixels):
@@ -238,6 +247,9 @@ def _frames(img: Image.Image, spec: ThumbnailSpec, count: int,
                                                  f"({w * h / 1e6:.1f} megapixels), over the limit of "
                                                  f"{spec.max_pixels / 1e6:.1f} megapixels (decompression bomb "
                                                  "protection)")
+        if i and decoded + w * h > spec.max_animation_pixels:
+            return
+        decoded += w * h
         _load(img, spec.max_pixels, what)
         yield _on_screen(img, screen), _duration(img.info)
 

@@ -222,6 +222,8 @@ CORPUS: dict[str, tuple[Callable[[], bytes], str | None]] = {
     "tiff-page-chain": (tiff_page_chain, None),
     "gif-frame-outside-screen": (gif_frame_outside_screen, "ImageTooLarge"),
     "gif-frame-outside-screen-within-limit": (lambda: gif_frame_outside_screen(3000), None),
+    # 1.5 MB: 200 frames of 3000x3000 spent the whole CPU budget; the decode budget cuts it at 44.
+    "gif-long-animation-of-huge-frames": (lambda: gif_many_frames(200, 3000), None),
     "gif-frame-past-bomb-limit": (lambda: gif_frame_outside_screen(20_000), "ImageTooLarge"),
     "apng-invalid-frame": (apng_invalid_frame, "CorruptImage"),
     "tiff-first-page-without-width": (lambda: tiff_without_dimensions(0), "CorruptImage"),

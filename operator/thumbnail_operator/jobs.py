@@ -74,6 +74,7 @@ def build_job(tj: dict, settings: OperatorSettings) -> dict:
         {"name": E.MAX_PIXELS, "value": str(settings.max_pixels)},
         {"name": E.MAX_BYTES, "value": str(settings.max_bytes)},
         {"name": E.MAX_FRAMES, "value": str(settings.max_frames)},
+        {"name": E.MAX_ANIMATION_PIXELS, "value": str(settings.max_animation_pixels)},
         {"name": E.MAX_OUTPUT_PIXELS, "value": str(settings.max_output_pixels)},
         {"name": E.MAX_CPU_SECONDS, "value": str(settings.max_cpu_seconds)},
     ]

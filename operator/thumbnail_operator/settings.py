@@ -94,6 +94,9 @@ class OperatorSettings(BaseSettings):
     max_frames: int = Field(api.DEFAULT_MAX_FRAMES, ge=1,
         description="Frames kept from an animated source (GIF, WebP), passed to "
                     "the resizer; status.output says 'frames' of 'sourceFrames'.")
+    max_animation_pixels: int = Field(api.DEFAULT_MAX_ANIMATION_PIXELS, ge=1,
+        description="Decode budget of an animation passed to the resizer: canvas "
+                    "x frames decoded, pixels; the animation is cut where the next frame would pass it.")
     max_output_pixels: int = Field(api.DEFAULT_MAX_OUTPUT_PIXELS, ge=1,
         description="Output budget passed to the resizer: width x "
                     "height x frames of a thumbnail, pixels (over it: OutputTooLarge).")

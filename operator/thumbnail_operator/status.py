@@ -159,7 +159,7 @@ def _frames_note(result: dict) -> str:
     frames, source = result.get("frames"), result.get("sourceFrames")
     if not isinstance(frames, int) or not isinstance(source, int) or frames >= source:
         return ""
-    why = "the animation is cut at the frame limit" if frames > 1 else "a still of the first frame"
+    why = "the animation is cut at the frame limit or the decode budget" if frames > 1 else "a still of the first frame"
     return f", frames: {frames} of {source} ({why})"
 
 

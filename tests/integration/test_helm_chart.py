@@ -42,7 +42,7 @@ def test_chart_values_reach_the_operator_settings(binaries, monkeypatch):
     objects = render(binaries, "--set", "resizer.resources.limits.memory=3Gi", "--set", "operator.maxRunningJobs=7",
                      "--set", "operator.objectDeletionPolicy=Keep", "--set", "resizerImage.tag=9.9",
                      "--set", "operator.jobTTLSecondsAfterFinished=1000000", "--set", "uploader.maxPixels=200000000",
-                     "--set", "resizer.maxFrames=50")
+                     "--set", "resizer.maxFrames=50", "--set", "resizer.maxAnimationPixels=1500000000")
     for name, value in container_env(objects, "thumbs-thumbnailer-operator").items():
         monkeypatch.setenv(name, value)
     settings = OperatorSettings()
@@ -53,7 +53,7 @@ def test_chart_values_reach_the_operator_settings(binaries, monkeypatch):
     # large integers render as digits, not Helm's float64 exponent form (1e+06)
     assert settings.job_ttl_seconds_after_finished == 1_000_000
     assert settings.max_pixels == 200_000_000 and settings.max_bytes == 52_428_800
-    assert settings.max_frames == 50
+    assert settings.max_frames == 50 and settings.max_animation_pixels == 1_500_000_000
 
 
 def test_the_operator_gets_its_pod_name_as_kopf_identity(binaries):

@@ -41,8 +41,8 @@ def test_the_resizer_knows_every_fit_and_format_of_the_contract():
     assert FITS == api.FITS and tuple(OUTPUT_FORMATS) == api.OUTPUT_FORMATS
     spec = ThumbnailSpec()
     assert (spec.width, spec.height, spec.fit) == (api.DEFAULT_WIDTH, api.DEFAULT_HEIGHT, api.DEFAULT_FIT)
-    assert (spec.max_pixels, spec.max_frames, spec.max_output_pixels) == (
-        api.DEFAULT_MAX_PIXELS, api.DEFAULT_MAX_FRAMES, api.DEFAULT_MAX_OUTPUT_PIXELS)
+    assert (spec.max_pixels, spec.max_frames, spec.max_animation_pixels, spec.max_output_pixels) == (
+        api.DEFAULT_MAX_PIXELS, api.DEFAULT_MAX_FRAMES, api.DEFAULT_MAX_ANIMATION_PIXELS, api.DEFAULT_MAX_OUTPUT_PIXELS)
 
 
 def test_the_operator_writes_only_what_the_resizer_reads():
@@ -62,9 +62,10 @@ def test_the_operator_writes_only_what_the_resizer_reads():
     read = ResizerSettings.from_env(written)
     assert (read.spec.width, read.spec.height, read.spec.fit) == (api.DEFAULT_WIDTH, api.DEFAULT_HEIGHT,
                                                                   api.DEFAULT_FIT)
-    assert (read.spec.max_pixels, read.spec.max_frames, read.spec.max_output_pixels, read.max_bytes,
-            read.max_cpu_seconds) == (settings.max_pixels, settings.max_frames, settings.max_output_pixels,
-                                      settings.max_bytes, settings.max_cpu_seconds)
+    assert (read.spec.max_pixels, read.spec.max_frames, read.spec.max_animation_pixels, read.spec.max_output_pixels,
+            read.max_bytes, read.max_cpu_seconds) == (
+        settings.max_pixels, settings.max_frames, settings.max_animation_pixels, settings.max_output_pixels,
+        settings.max_bytes, settings.max_cpu_seconds)
     assert read.source_key == "uploads/cat.jpg" and container["name"] == api.RESIZER_CONTAINER
 
 

@@ -97,7 +97,7 @@ def test_an_animation_cut_at_the_frame_limit_says_so():
               "contentType": "image/gif", "bytes": 90000, "frames": 200, "sourceFrames": 300}
     done = succeeded(result)
     assert done["message"] == ("100x100 image/gif, 90000 bytes, frames: 200 of 300 "
-                               "(the animation is cut at the frame limit)")
+                               "(the animation is cut at the frame limit or the decode budget)")
     assert (done["output"]["frames"], done["output"]["sourceFrames"]) == (200, 300)
     assert cond(done, "Complete")["message"] == done["message"]
 

@@ -219,6 +219,19 @@ def test_a_first_frame_outside_the_logical_screen_is_cut_away_too():
     assert err.value.reason == "ImageTooLarge" and "10x10 logical screen" in err.value.message
 
 
+@pytest.mark.parametrize("budget, kept", [(1, 1), (19_999, 1), (20_000, 2), (55_000, 5), (100_000, 10),
+                                          (10**9, 10)])
+def test_an_animation_is_cut_before_the_frame_that_would_pass_the_decode_budget(budget, kept):
+    """Ten frames on a 100x100 canvas (10,000 pixels each): the budget counts canvas pixels decoded,
+    the first frame always renders, and the cut shows as frames of sourceFrames."""
+    frames = [Image.new("RGB", (100, 100), (i * 25, 0, 0)) for i in range(10)]
+    src = io.BytesIO()
+    frames[0].save(src, "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
+    thumb = make_thumbnail(io.BytesIO(src.getvalue()), ThumbnailSpec(20, 20, max_animation_pixels=budget))
+    assert (thumb.frames, thumb.source_frames) == (kept, 10)
+    assert getattr(Image.open(io.BytesIO(thumb.data)), "n_frames", 1) == kept
+
+
 def test_identical_output_frames_whose_delays_sum_past_the_gif_limit_still_encode():
     """Found by `make fuzz`: frames that differ only where `cover` crops come out identical, Pillow's
     GIF writer stores them once with their delays summed, and 2 x 600 s overflowed its 16-bit delay."""
