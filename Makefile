@@ -52,9 +52,12 @@ status:
 	$(PY) -m devcluster status
 
 bench: install binaries
+	@command -v wrk >/dev/null || { echo "==> apt-get install wrk (the load benchmark's HTTP load tool)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/upload.py
 	$(PY) benchmarks/hostile.py
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) benchmarks/load.py
 
 # Coverage-guided fuzzing of make_thumbnail, seeded with every case; a crash-*/timeout-*/oom-*
 # file in the working directory is the input that found a bug (fuzz/thumbnail_fuzz.py).
