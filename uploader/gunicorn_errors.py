@@ -8,6 +8,10 @@ status and message, then calls ``gunicorn.util.write_error(sock, status,
 reason, message)``, which writes a ``text/html`` page. gunicorn has no setting
 or hook for that body (gunicorn 23 to 27), so :func:`install` replaces that one
 function; the status, the reason and ``Connection: close`` stay gunicorn's.
+
+These problems have no ``instance`` (RFC 9457 makes it optional): gunicorn refuses while it is
+still parsing the request line or the headers, before there is a request object, so the path
+is not known reliably (``handle_error`` gets ``req=None`` for 400, 414 and 431).
 """
 
 from __future__ import annotations
