@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 import threading
 import time
@@ -38,6 +37,7 @@ from kubernetes.client.rest import ApiException
 
 from .logserver import KubeletEndpoint
 from .podrunner import MAX_GRACE_SECONDS, PodRunner, now
+from .processes import stop_requested
 
 log = logging.getLogger("devnode")
 
@@ -46,15 +46,17 @@ class DevNode:
     """Registers ``node_name`` and runs the pods bound to it until ``stop`` is set.
 
     ``api`` is a ``CoreV1Api``; ``python_bin`` is put first on every
-    process's ``PATH`` so ``python`` is the project's interpreter.
+    process's ``PATH`` so ``python`` is the project's interpreter; ``stop`` is the
+    event that ends :meth:`run` (a new one when not given).
     """
 
-    def __init__(self, api: client.CoreV1Api, node_name: str, state_dir: Path, python_bin: str):
+    def __init__(self, api: client.CoreV1Api, node_name: str, state_dir: Path, python_bin: str,
+                 stop: threading.Event | None = None):
         self.api, self.node_name, self.state_dir, self.python_bin = api, node_name, state_dir, python_bin
         self.runners: dict[str, PodRunner] = {}
         self.finalized: set[str] = set()
         self.retry_after: dict[str, float] = {}
-        self.stop = threading.Event()
+        self.stop = stop or threading.Event()
         self.endpoint: KubeletEndpoint | None = None
 
     def container_log(self, ns: str, pod: str, container: str, previous: bool) -> tuple[Path, PodRunner | None]:
@@ -209,9 +211,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s devnode %(levelname)s %(message)s")
     node = DevNode(client.CoreV1Api(config.new_client_from_config(args.kubeconfig)), args.node_name,
-                   args.state_dir, str(Path(sys.executable).parent))
-    signal.signal(signal.SIGTERM, lambda *_: node.stop.set())
-    signal.signal(signal.SIGINT, lambda *_: node.stop.set())
+                   args.state_dir, str(Path(sys.executable).parent), stop=stop_requested())
     node.run()
 
 
