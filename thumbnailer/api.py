@@ -148,6 +148,9 @@ CREATED_BY_UPLOADER = "thumbnailer-uploader"
 #: On a Job and its pods: the ThumbnailJob they serve, and its generation.
 LABEL_THUMBNAILJOB = f"{GROUP}/thumbnailjob"
 LABEL_GENERATION = f"{GROUP}/generation"
+#: On a finished Job whose outcome is in its ThumbnailJob's status (value ``"true"``), set with the
+#: Job's TTL: counting the running Jobs lists only the Jobs without it.
+LABEL_RECORDED = f"{GROUP}/recorded"
 #: On an uploaded ThumbnailJob: the SHA-256 of its source (idempotent retries compare it).
 ANNOTATION_SHA256 = f"{GROUP}/source-sha256"
 #: The resizer's container name, and the UID and GID it runs as (the image's USER).

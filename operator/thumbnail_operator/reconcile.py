@@ -82,8 +82,8 @@ class Reconciler:
         jname = job_name(name, gen)
         if finished_for_generation(tj):
             # Final for this generation. Let the TTL controller remove the Job now that its
-            # outcome is recorded (it may be gone already; then this is a no-op).
-            self.kube.set_job_ttl(namespace, jname, self.settings.job_ttl_seconds_after_finished)
+            # outcome is recorded, and leave it out of the running count (it may be gone already).
+            self.kube.mark_recorded(namespace, jname, self.settings.job_ttl_seconds_after_finished)
             self.scheduler.forget(namespace, name)
             return status["phase"]
         job = self.kube.get_job(namespace, jname)
@@ -102,7 +102,7 @@ class Reconciler:
             elif new["reason"] == "Queued" and status.get("reason") != "Queued":
                 self.kube.event(tj, "Normal", "Queued", new["message"])
             if new["phase"] in _TERMINAL:
-                self.kube.set_job_ttl(namespace, jname, self.settings.job_ttl_seconds_after_finished)
+                self.kube.mark_recorded(namespace, jname, self.settings.job_ttl_seconds_after_finished)
         return new["phase"]
 
     def _clean_up(self, tj: dict) -> None:

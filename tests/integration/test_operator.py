@@ -219,6 +219,9 @@ def test_300_thumbnailjobs_at_once_never_run_more_than_the_cap(cluster, ns, oper
     assert saw_queued  # the rest waited, with the Queued reason
     jobs = batch.list_namespaced_job(ns).items
     assert len(jobs) == total and len({j.metadata.name for j in jobs}) == total  # one Job each
+    # Each outcome recorded marks its Job, which the cap's count then leaves out.
+    wait_for(lambda: all((j.metadata.labels or {}).get(api.LABEL_RECORDED) == "true"
+                         for j in batch.list_namespaced_job(ns).items), timeout=60, what="every Job marked recorded")
 
 
 def objects(cluster, prefix: str) -> list[str]:
