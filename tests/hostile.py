@@ -216,6 +216,27 @@ def int32_tiff(signed: bool, size: tuple[int, int] = (64, 64)) -> bytes:
                                                        else struct.pack("<I", value))
     return b"II*\x00" + struct.pack("<I", 8) + ifd + b"\x00\x00\x00\x00" + pixels
 
+def jpeg_cut_with_eoi(keep: float = 0.3) -> bytes:
+    """A photo's JPEG cut to ``keep`` of its bytes, with an end-of-image marker appended: libjpeg
+    only warns (premature end of data segment) and fills the rest grey."""
+    photo = _save(Image.linear_gradient("L").resize((256, 256)).convert("RGB").rotate(30), "JPEG", quality=95)
+    return photo[: int(len(photo) * keep)] + b"\xff\xd9"
+
+
+def jpeg_header_larger_than_data(size: int = 4000) -> bytes:
+    """A 64x64 JPEG whose frame header (SOF0) claims ``size`` x ``size``: the data runs out after
+    64x64 pixels' worth of blocks, and libjpeg fills the rest grey."""
+    data = bytearray(_save(Image.linear_gradient("L").resize((64, 64)).convert("RGB"), "JPEG", quality=90))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = struct.pack(">HH", size, size)
+    return bytes(data)
+
+
+def jpeg_solid_mid_grey() -> bytes:
+    """An intact JPEG that is mid-grey (128) to its last pixel: must render, not be taken for cut short."""
+    return _save(Image.new("RGB", (64, 64), (128, 128, 128)), "JPEG", quality=95)
+
+
 #: One instance of each kind: name -> (generator, the reason it must give, or None for "renders").
 CORPUS: dict[str, tuple[Callable[[], bytes], str | None]] = {
     "jpeg-scan-flood": (jpeg_scan_flood, "TooComplex"),
@@ -224,6 +245,10 @@ CORPUS: dict[str, tuple[Callable[[], bytes], str | None]] = {
     "gif-frame-outside-screen-within-limit": (lambda: gif_frame_outside_screen(3000), None),
     # 1.5 MB: 200 frames of 3000x3000 spent the whole CPU budget; the decode budget cuts it at 44.
     "gif-long-animation-of-huge-frames": (lambda: gif_many_frames(200, 3000), None),
+    # Found by a fresh user: a cut JPEG that still ends in FFD9 came out half grey, "succeeded".
+    "jpeg-cut-with-eoi": (jpeg_cut_with_eoi, "TruncatedImage"),
+    "jpeg-header-larger-than-data": (jpeg_header_larger_than_data, "TruncatedImage"),
+    "jpeg-solid-mid-grey": (jpeg_solid_mid_grey, None),
     "gif-frame-past-bomb-limit": (lambda: gif_frame_outside_screen(20_000), "ImageTooLarge"),
     "apng-invalid-frame": (apng_invalid_frame, "CorruptImage"),
     "tiff-first-page-without-width": (lambda: tiff_without_dimensions(0), "CorruptImage"),

@@ -45,6 +45,7 @@ def test_an_output_over_the_budget_is_a_422_before_anything_is_stored(cluster, u
     ("apng-invalid-frame", "CorruptImage"),
     ("tiff-page-chain", None),
     ("exif-orientation-text", None),
+    ("jpeg-cut-with-eoi", "TruncatedImage"),
 ])
 def test_hostile_files_end_with_their_reason_through_a_resizer_pod(cluster, uploader, name, reason):
     started = time.monotonic()
