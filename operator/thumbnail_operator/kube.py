@@ -15,14 +15,27 @@ from thumbnailer.api import LABEL_MANAGED_BY, LABEL_RECORDED, MANAGED_BY
 from .status import job_finished
 
 
+def _json(answer) -> dict:
+    """The JSON body of a call made with ``_preload_content=False``, as a dict.
+
+    The typed calls of the kubernetes client build a model object of every answer, which the
+    operator only turned back into a dict: that round trip was most of its CPU under load.
+    Errors still raise :class:`ApiException` (the client checks the status before this).
+    """
+    return json.loads(answer.data)
+
+
 class Kube:
-    """Reads ThumbnailJobs, Jobs and pods; creates Jobs; writes ThumbnailJob status."""
+    """Reads ThumbnailJobs, Jobs and pods; creates Jobs; writes ThumbnailJob status.
+
+    Jobs and pods come and go as plain dicts in the API's JSON shape (camelCase), read without
+    the client's models (:func:`_json`); answers nobody reads are not parsed at all.
+    """
 
     def __init__(self, api_client: client.ApiClient):
         self._custom = client.CustomObjectsApi(api_client)
         self._batch = client.BatchV1Api(api_client)
         self._core = client.CoreV1Api(api_client)
-        self._plain = api_client.sanitize_for_serialization
 
     def get_thumbnailjob(self, namespace: str, name: str) -> dict | None:
         """The ThumbnailJob as a dict, or None if it does not exist."""
@@ -44,7 +57,7 @@ class Kube:
     def get_job(self, namespace: str, name: str) -> dict | None:
         """The batch/v1 Job as a dict, or None if it does not exist."""
         try:
-            return self._plain(self._batch.read_namespaced_job(name, namespace))
+            return _json(self._batch.read_namespaced_job(name, namespace, _preload_content=False))
         except ApiException as e:
             if e.status == 404:
                 return None
@@ -54,7 +67,7 @@ class Kube:
         """Create the Job; if it already exists (409), return the existing one."""
         ns, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
         try:
-            return self._plain(self._batch.create_namespaced_job(ns, manifest))
+            return _json(self._batch.create_namespaced_job(ns, manifest, _preload_content=False))
         except ApiException as e:
             if e.status != 409:
                 raise
@@ -77,7 +90,7 @@ class Kube:
         for ns in namespaces:
             answer = (self._batch.list_namespaced_job(ns, label_selector=selector, _preload_content=False) if ns
                       else self._batch.list_job_for_all_namespaces(label_selector=selector, _preload_content=False))
-            jobs = json.loads(answer.data)["items"]
+            jobs = _json(answer)["items"]
             count += sum(keep(job["metadata"]["namespace"]) and not job_finished(job) for job in jobs)
         return count
 
@@ -87,21 +100,23 @@ class Kube:
         already gone is fine."""
         patch = {"metadata": {"labels": {LABEL_RECORDED: "true"}}, "spec": {"ttlSecondsAfterFinished": ttl_seconds}}
         try:
-            self._batch.patch_namespaced_job(name, namespace, patch)
+            self._batch.patch_namespaced_job(name, namespace, patch, _preload_content=False)
         except ApiException as e:
             if e.status != 404:
                 raise
 
     def delete_jobs(self, namespace: str, label_selector: str) -> list[str]:
         """Delete the Jobs matching ``label_selector`` (and, in the background, their pods); returns their names."""
-        jobs = self._batch.list_namespaced_job(namespace, label_selector=label_selector).items
-        for job in jobs:
+        names = [job["metadata"]["name"] for job in _json(self._batch.list_namespaced_job(
+            namespace, label_selector=label_selector, _preload_content=False))["items"]]
+        for name in names:
             try:
-                self._batch.delete_namespaced_job(job.metadata.name, namespace, propagation_policy="Background")
+                self._batch.delete_namespaced_job(name, namespace, propagation_policy="Background",
+                                                  _preload_content=False)
             except ApiException as e:
                 if e.status != 404:
                     raise
-        return [j.metadata.name for j in jobs]
+        return names
 
     def event(self, tj: dict, type_: str, reason: str, message: str) -> None:
         """Record a core/v1 Event on the ThumbnailJob (``kubectl describe`` shows it). Best effort."""
@@ -117,14 +132,14 @@ class Kube:
             "firstTimestamp": now, "lastTimestamp": now, "count": 1,
         }
         try:
-            self._core.create_namespaced_event(meta["namespace"], body)
+            self._core.create_namespaced_event(meta["namespace"], body, _preload_content=False)
         except ApiException as e:
             logging.getLogger("thumbnail_operator").warning("could not record event %s: %s", reason, e.reason)
 
     def job_pods(self, namespace: str, job_name: str) -> list[dict]:
         """The pods of a Job (by the ``job-name`` label the Job controller sets)."""
-        pods = self._core.list_namespaced_pod(namespace, label_selector=f"batch.kubernetes.io/job-name={job_name}")
-        return [self._plain(p) for p in pods.items]
+        return _json(self._core.list_namespaced_pod(namespace, label_selector=f"batch.kubernetes.io/job-name={job_name}",
+                                                    _preload_content=False))["items"]
 
     def set_finalizer(self, tj: dict, finalizer: str, present: bool) -> bool:
         """Add or remove ``finalizer`` on the ThumbnailJob, if it is unchanged since read.
