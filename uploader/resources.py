@@ -18,7 +18,7 @@ from .receive import receive
 from .settings import UploaderSettings
 from .thumbnailjobs import ClusterUnavailable, ThumbnailJobs
 from .uploads import Uploads
-from .views import job_view, public_status
+from .views import job_view, not_modified, public_status
 
 
 class JobsResource:
@@ -87,9 +87,10 @@ class ThumbnailResource:
         store = self.uploads.store
         try:
             info = store.stat(bucket, key)
-            resp.etag = f'"{info.etag.strip(chr(34))}"'
+            opaque = info.etag.strip(chr(34))
+            resp.etag = f'"{opaque}"'
             resp.cache_control = ["private", "max-age=60"]  # confidential images: no shared caches
-            if resp.etag in [t.strip() for t in (req.get_header("If-None-Match") or "").split(",")]:
+            if not_modified(req.if_none_match, opaque):
                 resp.status = falcon.HTTP_304
                 return
             resp.content_type = out.get("contentType") or info.content_type

@@ -76,3 +76,10 @@ def job_view(tj: dict) -> dict:
         view["thumbnail"] = {"width": output.get("width"), "height": output.get("height"),
                              "content_type": output.get("contentType"), "bytes": output.get("bytes")}
     return view
+
+
+def not_modified(if_none_match: list | None, opaque: str) -> bool:
+    """Whether an ``If-None-Match`` (falcon's parsed list: ``"*"`` or :class:`falcon.ETag` values) matches
+    the current entity-tag ``opaque`` (without quotes): RFC 9110, 13.1.2, with the weak comparison it
+    prescribes (``W/"x"`` matches ``"x"``) and ``*`` matching any current representation."""
+    return any(tag == "*" or str(tag) == opaque for tag in if_none_match or ())

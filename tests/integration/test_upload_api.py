@@ -201,6 +201,9 @@ def test_thumbnail_has_etag_cache_control_and_a_filename(uploader):
     assert again.status_code == 304 and again.content == b""
     changed = requests.get(url, headers={"If-None-Match": '"something-else"'}, timeout=10)
     assert changed.status_code == 200 and changed.content == first.content
+    # RFC 9110, 13.1.2: If-None-Match compares weakly, and * matches any current representation.
+    for header in (f'W/{first.headers["ETag"]}', "*", f'"other", {first.headers["ETag"]}'):
+        assert requests.get(url, headers={"If-None-Match": header}, timeout=10).status_code == 304, header
     head = requests.head(url, timeout=10)  # GET's headers from the object's metadata, no body
     assert head.status_code == 200 and head.content == b""
     assert head.headers["Content-Length"] == str(len(first.content))

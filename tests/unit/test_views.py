@@ -1,6 +1,6 @@
 """The API's view of a ThumbnailJob (uploader.views): what GET /v1/jobs/{id} answers."""
 
-from uploader.views import deleting, job_view, public_status
+from uploader.views import deleting, job_view, not_modified, public_status
 
 
 def resource(generation: int, observed: int | None, phase: str = "Succeeded") -> dict:
@@ -31,3 +31,14 @@ def test_a_job_being_deleted_keeps_its_last_status_though_deletion_bumped_its_ge
     tj = resource(generation=2, observed=1)
     tj["metadata"]["deletionTimestamp"] = "2026-01-01T00:01:00Z"
     assert deleting(tj) and public_status(tj) == "succeeded"
+
+
+def test_if_none_match_compares_weakly_and_star_matches_anything():
+    import falcon.testing
+
+    def tags(header):
+        return falcon.Request(falcon.testing.create_environ("/", headers={"If-None-Match": header})).if_none_match
+
+    assert not_modified(tags('"abc"'), "abc") and not_modified(tags('W/"abc"'), "abc")
+    assert not_modified(tags("*"), "abc") and not_modified(tags('"x", W/"abc"'), "abc")
+    assert not not_modified(tags('"abd"'), "abc") and not not_modified(None, "abc")
