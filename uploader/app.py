@@ -46,10 +46,8 @@ class UploaderApp(falcon.App):
 
     def __call__(self, env: dict, start_response):
         """Serve one WSGI request (PEP 3333), with the socket timeout set for it and its
-        body read through :class:`uploader.intake.CountingInput` and raw non-ASCII query bytes
-        percent-encoded (:func:`percent_encode_raw`)."""
+        body read through :class:`uploader.intake.CountingInput`."""
         env["wsgi.input"] = CountingInput(env["wsgi.input"])
-        env["QUERY_STRING"] = percent_encode_raw(env.get("QUERY_STRING", ""))
         sock = env.get("gunicorn.socket")
         if sock is not None and self.socket_timeout is not None:
             sock.settimeout(self.socket_timeout)
@@ -65,18 +63,6 @@ class UploaderApp(falcon.App):
             return start_response(status, headers, exc_info)
 
         return super().__call__(env, start)
-
-
-def percent_encode_raw(query: str) -> str:
-    """``QUERY_STRING`` with every raw non-ASCII byte percent-encoded (``ö`` sent raw: ``%C3%B6``).
-
-    RFC 3986 (2.1) wants them percent-encoded, but curl sends them raw, and WSGI hands them over
-    as one latin-1 character per byte (PEP 3333), which falcon keeps: a parameter ``größe``
-    reached the error detail as ``grÃ¶Ãe``. Encoded, falcon decodes them as UTF-8 as it does %-escapes.
-    """
-    if query.isascii():
-        return query
-    return "".join(c if c.isascii() else f"%{ord(c):02X}" for c in query)
 
 
 def object_store(settings: UploaderSettings) -> ObjectStore:
