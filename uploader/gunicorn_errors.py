@@ -17,10 +17,32 @@ is not known reliably (``handle_error`` gets ``req=None`` for 400, 414 and 431).
 from __future__ import annotations
 
 import json
+import re
 
 from gunicorn import util
 
 from uploader.problems import PROBLEM_TYPE_BASE, slug_of
+
+
+#: gunicorn's LimitRequestLine text: ``Request Line is too large (<bytes read so far> > <limit>)``.
+_LINE_TOO_LONG = re.compile(r"Request Line is too large \((\d+) > (\d+)\)")
+
+
+def detail(status: int, message: str) -> str:
+    """The problem's ``detail`` for gunicorn's ``message``: gunicorn's own words, except where they mislead.
+
+    * 414: gunicorn gives the bytes it had read when it stopped (``8192 > 4094``), not the line's
+      length; the detail gives the limit only.
+    * 400 for a request line with bytes outside ASCII (raw UTF-8 in the query, as curl sends it):
+      gunicorn echoes the line decoded as latin-1 (``Ã©``); the detail says what to send instead.
+    """
+    too_long = _LINE_TOO_LONG.fullmatch(message)
+    if status == 414 and too_long:
+        return f"the request line is longer than {too_long.group(2)} bytes"
+    if status == 400 and "request line" in message.lower() and not message.isascii():
+        return ("the request line has bytes outside ASCII: percent-encode them in the path and the query "
+                "(RFC 3986, 2.1; UTF-8 for non-ASCII text, so \u00e9 is %C3%A9)")
+    return message
 
 
 def problem_response(status: int, reason: str, message: str) -> bytes:
@@ -32,7 +54,7 @@ def problem_response(status: int, reason: str, message: str) -> bytes:
     """
     problem = {"type": PROBLEM_TYPE_BASE + slug_of(reason), "title": reason, "status": status}
     if message:
-        problem["detail"] = message
+        problem["detail"] = detail(status, message)
     body = json.dumps(problem).encode()
     head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/problem+json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n")

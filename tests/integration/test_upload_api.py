@@ -363,6 +363,11 @@ def test_gunicorn_refusals_are_problem_json_and_every_log_line_is_json(uploader)
     assert long_line.status_code == 414  # over limit_request_line (uploader/gunicorn_conf.py)
     assert long_line.headers["content-type"] == "application/problem+json"
     assert long_line.json()["type"].endswith("/uri-too-long")
+    assert long_line.json()["detail"] == "the request line is longer than 4094 bytes"
+    with socket.create_connection((url.hostname, url.port), timeout=10) as s:
+        s.sendall("GET /v1/jobs?status=\u00e9chou\u00e9 HTTP/1.1\r\nHost: x\r\n\r\n".encode())  # raw UTF-8, as curl sends it
+        status, headers, body, closed = read_answer(s)
+    assert status == 400 and "percent-encode" in json.loads(body)["detail"], body
     many = requests.get(f"{uploader.url}/healthz", headers={f"X-H{i}": "1" for i in range(150)}, timeout=10)
     assert many.status_code == 431 and many.json()["title"] == "Request Header Fields Too Large"
     log = uploader.component.process.log_path
