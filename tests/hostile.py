@@ -237,6 +237,13 @@ def jpeg_solid_mid_grey() -> bytes:
     return _save(Image.new("RGB", (64, 64), (128, 128, 128)), "JPEG", quality=95)
 
 
+def png_icc_profile_bomb(inflated: int = 5_000_000) -> bytes:
+    """An 8x8 PNG whose iCCP chunk (the ICC profile, zlib-compressed) inflates to ``inflated`` bytes."""
+    png = _save(Image.new("RGB", (8, 8)), "PNG")
+    icc = _png_chunk(b"iCCP", b"big\x00\x00" + zlib.compress(b"\x00" * inflated))
+    return png[:33] + icc + png[33:]  # right after IHDR
+
+
 #: One instance of each kind: name -> (generator, the reason it must give, or None for "renders").
 CORPUS: dict[str, tuple[Callable[[], bytes], str | None]] = {
     "jpeg-scan-flood": (jpeg_scan_flood, "TooComplex"),
@@ -249,6 +256,7 @@ CORPUS: dict[str, tuple[Callable[[], bytes], str | None]] = {
     "jpeg-cut-with-eoi": (jpeg_cut_with_eoi, "TruncatedImage"),
     "jpeg-header-larger-than-data": (jpeg_header_larger_than_data, "TruncatedImage"),
     "jpeg-solid-mid-grey": (jpeg_solid_mid_grey, None),
+    "png-icc-profile-bomb": (png_icc_profile_bomb, "MetadataTooLarge"),
     "gif-frame-past-bomb-limit": (lambda: gif_frame_outside_screen(20_000), "ImageTooLarge"),
     "apng-invalid-frame": (apng_invalid_frame, "CorruptImage"),
     "tiff-first-page-without-width": (lambda: tiff_without_dimensions(0), "CorruptImage"),

@@ -107,7 +107,11 @@ def open_image(fp: BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Imag
                                                 "is damaged (no decoder can read its header)") from e
         raise ImageRejected("NotAnImage", "cannot identify an image format in the file (accepted: "
                                           + ", ".join(INPUT_FORMATS) + ")") from e
-    except ValueError as e:  # e.g. PNG text chunks that inflate past Pillow's cap
+    except ValueError as e:  # PNG zTXt/iTXt/iCCP chunks that inflate past Pillow's cap
+        if "MAX_TEXT_CHUNK" in str(e):  # Pillow's cap for every compressed PNG chunk, the ICC profile's too
+            limit = PngImagePlugin.MAX_TEXT_CHUNK / 1024**2
+            raise ImageRejected("MetadataTooLarge", "a compressed metadata chunk (text or ICC profile) inflates "
+                                                    f"past {limit:g} MB, the most the PNG reader takes") from e
         raise ImageRejected("MetadataTooLarge", f"the image's metadata is too large to read ({e})") from e
     except DECODER_ERRORS as e:
         raise ImageRejected("CorruptImage", f"the image header is damaged ({describe(e)})") from e

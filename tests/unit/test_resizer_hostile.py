@@ -246,3 +246,10 @@ def test_identical_output_frames_whose_delays_sum_past_the_gif_limit_still_encod
     out = Image.open(io.BytesIO(thumb.data))
     assert out.format == "GIF" and out.size == (20, 20)
     assert out.info["duration"] == thumbnail.GIF_MAX_DELAY_MS  # the run plays for the format's longest delay
+
+
+def test_an_icc_profile_bomb_is_named_as_metadata_not_as_pillows_text_limit():
+    with pytest.raises(ImageRejected) as err:
+        make_thumbnail(io.BytesIO(hostile.png_icc_profile_bomb()))
+    assert err.value.reason == "MetadataTooLarge" and "ICC profile" in err.value.message
+    assert "MAX_TEXT_CHUNK" not in err.value.message
