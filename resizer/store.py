@@ -16,7 +16,7 @@ from typing import BinaryIO
 from minio.helpers import check_bucket_name, check_object_name
 
 from thumbnailer.api import ImageRejected
-from thumbnailer.objectstore import (Endpoint, NameRefused, ObjectMissing, ObjectStore, ObjectTooLarge,
+from thumbnailer.objectstore import (Endpoint, NameRefused, ObjectMissing, ObjectStore, ObjectTooLarge, StoreError,
                                      StoreRefused, Tuning)
 
 from .settings import ResizerSettings
@@ -77,7 +77,8 @@ class ResizerStore:
         try:
             return self._store.copy_to(bucket, key, into, max_bytes)
         except ObjectMissing as e:
-            raise SourceMissing(f"s3://{bucket}/{key} does not exist") from e
+            raise SourceMissing(f"s3://{bucket}/{key} does not exist" + (
+                f": there is no bucket {bucket!r} in the store" if self._bucket_missing(bucket, e) else "")) from e
         except ObjectTooLarge as e:
             raise ImageRejected("FileTooLarge", f"the source is {e.size} bytes, over the limit of {max_bytes} bytes"
                                 if e.size is not None else f"the source is over the limit of {max_bytes} bytes") from e
@@ -86,6 +87,19 @@ class ResizerStore:
                 raise ImageRejected("InvalidSourceKey", f"the store refuses the key {_quote(key)} ({e.code})") from e
             raise ImageRejected("InvalidSourceBucket",
                                 f"the store refuses the bucket name {_quote(bucket)} ({e.code})") from e
+
+    def _bucket_missing(self, bucket: str, error: ObjectMissing) -> bool:
+        """Whether ``error`` (a source not found) is because ``bucket`` does not exist. A HEAD
+        answer has no body to name the S3 error, so the bucket is asked about when it does not say."""
+        if error.bucket_missing:
+            return True
+        try:
+            self._store.ensure_bucket(bucket)
+        except ObjectMissing:
+            return True
+        except StoreError:  # unknown: the message stays the plain one
+            return False
+        return False
 
     def upload(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
         """Write ``data`` to ``bucket/key``; raises a :class:`~thumbnailer.objectstore.StoreError`

@@ -46,7 +46,11 @@ class StoreError(Exception):
 
 
 class ObjectMissing(StoreError):
-    """The object (or its bucket) does not exist."""
+    """The object does not exist; ``bucket_missing``: because its bucket does not (``NoSuchBucket``)."""
+
+    def __init__(self, message: str, bucket_missing: bool = False):
+        super().__init__(message)
+        self.bucket_missing = bucket_missing
 
 
 class StoreUnavailable(StoreError):
@@ -84,7 +88,7 @@ def translate(error: S3Error, doing: str) -> StoreError:
     """The :class:`StoreError` for an S3 error answer to ``doing`` (``"reading s3://b/k"``): the one mapping."""
     status = getattr(error.response, "status", None) or 0
     if error.code in MISSING_CODES:
-        return ObjectMissing(f"{doing}: {error.code}")
+        return ObjectMissing(f"{doing}: {error.code}", bucket_missing=error.code == "NoSuchBucket")
     if error.code in BAD_KEY_CODES:
         return NameRefused("key", error.code, doing)
     if error.code in BAD_BUCKET_CODES:
@@ -215,5 +219,5 @@ class ObjectStore:
             if self._client.bucket_exists(bucket):
                 return
             if not create:
-                raise ObjectMissing(f"bucket {bucket!r} does not exist")
+                raise ObjectMissing(f"bucket {bucket!r} does not exist", bucket_missing=True)
             self._client.make_bucket(bucket)

@@ -61,7 +61,11 @@ def test_a_bad_image_exits_65_with_a_short_reason(cluster, tmp_path, payload, en
 
 def test_a_missing_source_is_permanent(cluster, tmp_path):
     code, message = run_resizer(cluster, tmp_path, SOURCE_KEY="program/never-uploaded.jpg")
-    assert code == 65 and message.startswith("SourceNotFound: ")
+    assert code == 65 and message.startswith("SourceNotFound: ") and "bucket" not in message
+    # A missing bucket says so: "s3://b/k does not exist" alone sends people looking for the key.
+    code, message = run_resizer(cluster, tmp_path, SOURCE_BUCKET="no-such-bucket", SOURCE_KEY="photo.jpg")
+    assert code == 65 and message == ("SourceNotFound: s3://no-such-bucket/photo.jpg does not exist: "
+                                      "there is no bucket 'no-such-bucket' in the store"), message
 
 
 def test_an_unreachable_store_exits_75_so_the_job_retries(cluster, tmp_path):

@@ -23,6 +23,7 @@ def s3_error(status: int, code: str) -> S3Error:
 def test_every_spelling_of_missing_is_object_missing(status, code):
     error = translate(s3_error(status, code), "reading s3://b/k")
     assert type(error) is ObjectMissing and str(error) == f"reading s3://b/k: {code}"
+    assert error.bucket_missing == (code == "NoSuchBucket")
 
 
 @pytest.mark.parametrize("status,code,reason", [
