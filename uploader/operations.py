@@ -233,9 +233,12 @@ _THUMBNAIL = {
         "304": {"description": "Not modified (If-None-Match matched the ETag)."},
         "404": _NOT_FOUND,
         "409": problem_response(
-            "The job is still processing, or it failed (the problem carries its reason).",
+            "The job is still processing (with Retry-After: poll again then), or it failed (the problem carries "
+            "its reason).",
             problem_example(409, "job-failed", "Job failed", f"job {_JOB_ID} failed: the image file is truncated",
-                            instance=None, reason="TruncatedImage")),
+                            instance=None, reason="TruncatedImage"),
+            headers={"Retry-After": {"description": "While processing: seconds to wait before asking again.",
+                                     "schema": {"type": "integer"}}}),
         "503": _UNAVAILABLE,
     },
 }

@@ -78,7 +78,8 @@ class ThumbnailResource:
         state, st = public_status(tj), tj.get("status") or {}
         if state == "processing":
             raise Problem(falcon.HTTP_409, "job-not-finished", "Thumbnail not ready",
-                          f"job {job_id} is still processing; poll /v1/jobs/{job_id}", status_of_job=state)
+                          f"job {job_id} is still processing; poll /v1/jobs/{job_id}", retry_after=1,
+                          status_of_job=state)
         if state == "failed":
             raise Problem(falcon.HTTP_409, "job-failed", "Job failed", f"job {job_id} failed: {st.get('message')}",
                           reason=st.get("reason"), status_of_job=state)

@@ -318,3 +318,15 @@ def test_gunicorn_own_log_lines_are_json(gunicorn_config, capsys):
     assert all("time" in r and "request_id" in r for r in records)
     # No second access line per request: the app writes its own (uploader.access).
     assert not logging.getLogger("gunicorn.access").isEnabledFor(logging.INFO)
+
+
+def test_a_thumbnail_asked_for_too_early_is_409_with_retry_after_and_a_failed_one_gives_its_reason():
+    c, _, jobs = make_client()
+    job_id = c.simulate_post("/v1/jobs", body=png_bytes()).json["id"]
+    early = c.simulate_get(f"/v1/jobs/{job_id}/thumbnail")
+    assert problem(early, 409, "job-not-finished")["status_of_job"] == "processing"
+    assert early.headers["Retry-After"] == "1"
+    jobs.items[job_id]["status"] = {"phase": "Failed", "reason": "TruncatedImage", "message": "cut short",
+                                    "observedGeneration": 1}
+    failed = c.simulate_get(f"/v1/jobs/{job_id}/thumbnail")
+    assert problem(failed, 409, "job-failed")["reason"] == "TruncatedImage" and "Retry-After" not in failed.headers
