@@ -77,8 +77,14 @@ class Release:
         return requests.get(f"{self.uploader}/v1/jobs/{job_id}", timeout=30).json()
 
     def wait_done(self, job_id: str, timeout: float = 180) -> dict:
-        return wait_for(lambda: (j := self.job(job_id))["status"] != "processing" and j, timeout=timeout,
-                        interval=1, what=f"job {job_id} to finish")
+        def done() -> dict | bool:
+            try:
+                j = self.job(job_id)
+            except requests.ConnectionError:  # kube-proxy still routing to a pod a rollout just replaced
+                return False
+            return j["status"] != "processing" and j
+
+        return wait_for(done, timeout=timeout, interval=1, what=f"job {job_id} to finish")
 
     def kubectl(self, *args: str, check: bool = True, input: str | None = None):
         return self.cluster.kubectl("-n", self.namespace, *args, check=check, input=input)
