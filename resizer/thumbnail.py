@@ -418,16 +418,24 @@ def _complete_jpeg(fp: BinaryIO) -> BinaryIO | None:
     if not data.startswith(b"\xff\xd8") or data.endswith(b"\xff\xd9"):
         return None
     candidate = data + b"\xff\xd9"
-    import simplejpeg  # only on this rare path: it brings numpy (~125 ms, ~15 MB to import)
-
     try:
-        _, _, colorspace, _ = simplejpeg.decode_jpeg_header(candidate)
-        simplejpeg.decode_jpeg(candidate, colorspace="CMYK" if colorspace in ("CMYK", "YCCK") else "GRAY"
-                               if colorspace == "Gray" else "RGB", strict=True, min_width=1, min_height=1,
-                               min_factor=8.0)
+        _strict_jpeg_decode(candidate)
     except (ValueError, RuntimeError):
         return None  # libjpeg hit the end inside a scan: truly truncated
     return io.BytesIO(candidate)
+
+
+def _strict_jpeg_decode(data: bytes) -> None:
+    """Decode the JPEG ``data`` at 1/8 scale with libjpeg-turbo (simplejpeg) in strict mode, where
+    libjpeg's warnings are errors: raises ``ValueError`` or ``RuntimeError`` with libjpeg's text.
+    About 1 ms per megapixel; only on rare paths, since simplejpeg brings numpy (~125 ms, ~15 MB
+    to import)."""
+    import simplejpeg
+
+    _, _, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+    simplejpeg.decode_jpeg(data, colorspace="CMYK" if colorspace in ("CMYK", "YCCK") else "GRAY"
+                           if colorspace == "Gray" else "RGB", strict=True, min_width=1, min_height=1,
+                           min_factor=8.0)
 
 
 #: libjpeg's warnings for entropy-coded data that stops early (jerror.h: JWRN_HIT_MARKER, JWRN_JPEG_EOF).
@@ -451,17 +459,12 @@ def _unfilled_corner(img: Image.Image) -> bool:
 def _check_jpeg_complete(fp: BinaryIO) -> None:
     """Raise ``TruncatedImage`` if libjpeg-turbo (simplejpeg, strict: warnings are errors) finds the
     JPEG's image data cut short; other warnings (extraneous bytes before a marker) are let pass,
-    as Pillow renders those files whole. A 1/8-scale decode: about 1 ms per megapixel."""
-    import simplejpeg  # only when the corner looks unfilled: it brings numpy (~125 ms, ~15 MB to import)
-
+    as Pillow renders those files whole. Called only when the corner looks unfilled."""
     fp.seek(0)
     data = fp.read()
     fp.seek(0)
     try:
-        _, _, colorspace, _ = simplejpeg.decode_jpeg_header(data)
-        simplejpeg.decode_jpeg(data, colorspace="CMYK" if colorspace in ("CMYK", "YCCK") else "GRAY"
-                               if colorspace == "Gray" else "RGB", strict=True, min_width=1, min_height=1,
-                               min_factor=8.0)
+        _strict_jpeg_decode(data)
     except (ValueError, RuntimeError) as e:
         if any(w in str(e).lower() for w in _CUT_SHORT_WARNINGS):
             raise ImageRejected("TruncatedImage", "the JPEG's image data ends before the picture does "
