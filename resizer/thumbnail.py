@@ -35,20 +35,24 @@ The path every image takes (each step names the fault it prevents):
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Iterator
 
-from PIL import Image, ImageCms, ImageFile
+from PIL import Image, ImageFile
 
 from thumbnailer.api import (DEFAULT_FIT, DEFAULT_HEIGHT, DEFAULT_MAX_ANIMATION_PIXELS, DEFAULT_MAX_FRAMES,
                              DEFAULT_MAX_OUTPUT_PIXELS,
                              DEFAULT_MAX_PIXELS, DEFAULT_WIDTH, ImageRejected)
 from thumbnailer.sniff import (DECODER_ERRORS, STILL_FORMATS, apply_pillow_limits, check_output_budget, decoding,
-                               gif_screen, open_image, source_frame_count)
+                               gif_screen, load_plugins, open_image, source_frame_count)
 from thumbnailer.structure import MAX_JPEG_SCANS, count_jpeg_scans
 
 from .geometry import Fit, plan
+
+if TYPE_CHECKING:  # imported where an image carries an ICC profile (_to_srgb), not for every image
+    from PIL import ImageCms
 
 #: Output formats: name -> (Pillow format, content type, file extension, carries alpha).
 OUTPUT_FORMATS = {
@@ -57,7 +61,6 @@ OUTPUT_FORMATS = {
     "webp": ("WEBP", "image/webp", "webp", True),
     "gif": ("GIF", "image/gif", "gif", True),
 }
-_SRGB = ImageCms.createProfile("sRGB")
 apply_pillow_limits()  # the resizer is a single-threaded program: its limits are set once, here
 @dataclass(frozen=True)
 class ThumbnailSpec:
@@ -128,15 +131,25 @@ def _to_srgb(img: Image.Image) -> Image.Image:
     elif mode not in ("L", "RGB", "RGBA", "CMYK"):
         img = img.convert("RGBA" if "A" in mode else "RGB")
     if icc and img.mode in ("RGB", "RGBA", "CMYK"):
+        from PIL import ImageCms  # LittleCMS: imported only for an image that carries a profile
+
         try:
             src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
             out_mode = "RGBA" if img.mode == "RGBA" else "RGB"
-            img = ImageCms.profileToProfile(img, src, _SRGB, outputMode=out_mode)
+            img = ImageCms.profileToProfile(img, src, _srgb_profile(), outputMode=out_mode)
         except (ImageCms.PyCMSError, OSError, ValueError):
             pass  # an unusable profile: fall back to treating the pixels as sRGB
     if img.mode == "CMYK":
         img = img.convert("RGB")
     return img
+
+
+@functools.cache
+def _srgb_profile() -> ImageCms.core.CmsProfile:
+    """The sRGB profile every ICC conversion targets, made once per process on first need."""
+    from PIL import ImageCms
+
+    return ImageCms.createProfile("sRGB")
 
 
 #: TIFF tags (TIFF 6.0): BitsPerSample, and SampleFormat (1 unsigned integer, the default; 2 signed).
@@ -318,6 +331,7 @@ def _encode(frames: list[Image.Image], durations: list[int], fmt: str, loop: int
         # transparency index that _prepare_gif_frames set is kept.
         f.info = {k: v for k, v in f.info.items() if k == "transparency"}
     first = frames[0]
+    load_plugins(pil_format)  # else Image.save imports every plugin to find a writer not loaded yet (WebP)
     params: dict = {}
     if pil_format == "JPEG":
         params = {"quality": 85, "optimize": True, "progressive": True}

@@ -10,6 +10,7 @@ start (the uploader's app factory, the resizer's thumbnailing module).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import re
 import struct
 import warnings
@@ -25,6 +26,10 @@ from .structure import announced_format
 INPUT_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "AVIF", "HEIF")
 #: ISO-BMFF major brands that mean HEIF/HEIC (ISO/IEC 23008-12); AVIF's are "avif"/"avis".
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
+
+#: Pillow's plugin module for each format here that ``Image.preinit()`` does not load (it loads BMP,
+#: GIF, JPEG, PNG and PPM); HEIF is pillow-heif's (:func:`_register_heif`).
+_PLUGINS = {"WEBP": "WebPImagePlugin", "TIFF": "TiffImagePlugin", "AVIF": "AvifImagePlugin"}
 
 #: Output formats that hold one frame: an animation requested in one becomes a still of its first frame.
 STILL_FORMATS = frozenset({"jpeg"})
@@ -52,6 +57,40 @@ def _sniff_text(head: bytes) -> str | None:
     if text.startswith(b"<?xml"):
         return "XML"
     return None
+
+
+def load_plugins(*formats: str) -> None:
+    """Import Pillow's plugins for ``formats`` (Pillow's names: ``"WEBP"``) and the common ones, no others.
+
+    ``Image.init()`` imports all of Pillow's ~45 plugins (about 35 ms of a cold start, the AVIF
+    one loading libavif), and ``Image.open``/``Image.save`` call it for a format not registered
+    yet; registering the one a file needs first keeps them from it. A plugin that cannot be
+    imported leaves its format unregistered, as ``Image.init()`` does.
+    """
+    Image.preinit()
+    for fmt in formats:
+        if fmt in _PLUGINS:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(f"PIL.{_PLUGINS[fmt]}")
+
+
+def _open(fp: BinaryIO, head: bytes) -> Image.Image:
+    """``Image.open`` with only the accepted decoders, importing only the plugin the file needs.
+
+    That is the plugin of the format its magic number announces; a file announcing none, or one
+    its announced decoder cannot identify (a polyglot), is offered to every accepted format, as
+    when every plugin was loaded up front. Raises what ``Image.open`` raises.
+    """
+    announced = announced_format(head)
+    load_plugins(*([announced] if announced else INPUT_FORMATS))
+    try:
+        return Image.open(fp, formats=[f for f in INPUT_FORMATS if f in Image.OPEN])
+    except Image.UnidentifiedImageError:
+        if not announced:
+            raise
+    load_plugins(*INPUT_FORMATS)
+    fp.seek(0)
+    return Image.open(fp, formats=[f for f in INPUT_FORMATS if f in Image.OPEN])
 
 
 def _register_heif() -> bool:
@@ -89,8 +128,7 @@ def open_image(fp: BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Imag
         with warnings.catch_warnings():
             # Pillow only warns between 1x and 2x MAX_IMAGE_PIXELS; we decide below.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            Image.init()
-            img = Image.open(fp, formats=[f for f in INPUT_FORMATS if f in Image.OPEN])
+            img = _open(fp, head)
     except Image.DecompressionBombError as e:  # Pillow's hard stop at 2x MAX_IMAGE_PIXELS
         declared = re.search(r"\((\d+) pixels\)", str(e))
         size = (f"{int(declared.group(1)) / 1e6:.1f} megapixels" if declared
