@@ -101,7 +101,9 @@ build_etcd() {
     go get go.etcd.io/etcd/server/v3@"$ETCD_VERSION"
     mkdir -p "$etcd_dir"
     go build -trimpath -ldflags "-s -w" -o "$etcd_dir/etcd" go.etcd.io/etcd/server/v3 )
-  "$etcd_dir/etcd" --version | head -1
+  # sed, not head: head exits after one line, and etcd, writing the rest, then dies of SIGPIPE (a failed
+  # build under pipefail; seen on a cold machine).
+  "$etcd_dir/etcd" --version | sed -n 1p
 }
 
 build_gobin() { # DIR PACKAGE@VERSION
