@@ -1,4 +1,4 @@
-"""``python -m resizer``: one thumbnail, as a Kubernetes Job's container.
+"""``python -m resizer``: one thumbnail (or a batch of them, :mod:`resizer.batch`), as a Kubernetes Job's container.
 
 Reads the source object, makes the thumbnail, writes it back, and reports
 through the exit code and the termination message (what the operator reads):
@@ -15,6 +15,8 @@ through the exit code and the termination message (what the operator reads):
   (``kubectl logs``), never into the message.
 
 Failure messages are always one line of at most :data:`MAX_MESSAGE` characters.
+With ``BATCH_ITEMS`` set, the program renders each item in turn and reports each
+one's outcome on a line of its own (:mod:`resizer.batch`).
 """
 
 from __future__ import annotations
@@ -40,16 +42,17 @@ log = logging.getLogger("resizer")
 MAX_MESSAGE = 1000
 
 
-def run(settings: ResizerSettings, hard_cpu_limit: bool = False) -> dict:
+def run(settings: ResizerSettings, hard_cpu_limit: bool = False, store: ResizerStore | None = None) -> dict:
     """Make and store one thumbnail; returns the JSON-able result.
 
     The thumbnail is made within ``settings.max_cpu_seconds`` of CPU time
     (:func:`resizer.budget.cpu_budget`; ``hard_cpu_limit`` adds the kernel's SIGKILL
-    backstop, for the program only). Raises :class:`ImageRejected` (``TooComplex``
+    backstop, for the program only). ``store``: a client to reuse (a batch), else one
+    is made from ``settings``. Raises :class:`ImageRejected` (``TooComplex``
     past the budget), :class:`SourceMissing`, or the store's
     :class:`~thumbnailer.objectstore.StoreRefused` or :class:`~thumbnailer.objectstore.StoreUnavailable`.
     """
-    store = ResizerStore(settings)
+    store = store or ResizerStore(settings)
     with tempfile.TemporaryFile() as spool:
         store.download(settings.source_bucket, settings.source_key, spool, settings.max_bytes)
         spool.seek(0)
@@ -84,7 +87,26 @@ def internal_error_message(error: BaseException) -> str:
     return one_line(f"InternalError: {name}: {text}" if text else f"InternalError: {name}")
 
 
-def _report(path: str, message: str) -> None:
+def classify(error: BaseException) -> tuple[int, str]:
+    """The exit code and the one-line ``<Reason>: <text>`` message for a failure (see the module docstring)."""
+    if isinstance(error, SettingsError):
+        code, message = EXIT_CONFIG, f"InvalidConfiguration: {error}"
+    elif isinstance(error, ImageRejected):
+        code, message = EXIT_BAD_IMAGE, f"{error.reason}: {error.message}"
+    elif isinstance(error, SourceMissing):
+        code, message = EXIT_BAD_IMAGE, f"SourceNotFound: {error}"
+    elif isinstance(error, StoreRefused):
+        code, message = EXIT_CONFIG, f"{error.reason}: {error.message}"
+    elif isinstance(error, StoreUnavailable):
+        code, message = EXIT_RETRYABLE, f"StoreUnavailable: {error}"
+    else:  # the last resort: a one-line reason, the traceback only in the log
+        log.error("unexpected error", exc_info=error)
+        code, message = EXIT_INTERNAL, internal_error_message(error)
+    return code, one_line(message)
+
+
+def report(path: str, message: str) -> None:
+    """Write ``message`` to the termination-message file ``path`` (the kubelet keeps 4096 bytes of it)."""
     try:
         with open(path, "w", encoding="utf-8") as f:
             f.write(message[:4000])
@@ -100,27 +122,18 @@ def main(hard_cpu_limit: bool = False) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s resizer %(levelname)s %(message)s")
     # Known before the other settings are parsed, so a settings error is reported too.
     path = os.environ.get(ResizerEnv.TERMINATION_MESSAGE_PATH, "").strip() or "/dev/termination-log"
+    if ResizerEnv.BATCH_ITEMS in os.environ:
+        from .batch import run_batch
+
+        return run_batch(os.environ, path, run, classify, hard_cpu_limit)
     try:
         result = run(ResizerSettings.from_env(), hard_cpu_limit)
-    except SettingsError as e:
-        code, message = EXIT_CONFIG, f"InvalidConfiguration: {e}"
-    except ImageRejected as e:
-        code, message = EXIT_BAD_IMAGE, f"{e.reason}: {e.message}"
-    except SourceMissing as e:
-        code, message = EXIT_BAD_IMAGE, f"SourceNotFound: {e}"
-    except StoreRefused as e:
-        code, message = EXIT_CONFIG, f"{e.reason}: {e.message}"
-    except StoreUnavailable as e:
-        code, message = EXIT_RETRYABLE, f"StoreUnavailable: {e}"
-    except Exception as e:  # the last resort: a one-line reason, the traceback only in the log
-        log.exception("unexpected error")
-        code, message = EXIT_INTERNAL, internal_error_message(e)
+    except Exception as e:  # noqa: BLE001 - classify() logs the traceback of anything unexpected
+        code, message = classify(e)
     else:
         code, message = EXIT_OK, json.dumps(result, separators=(",", ":"))
-    if code != EXIT_OK:
-        message = one_line(message)
     (log.info if code == EXIT_OK else log.error)("%s", message)
-    _report(path, message)
+    report(path, message)
     return code
 
 

@@ -62,3 +62,17 @@ def cpu_budget(seconds: int, hard: bool = False) -> Iterator[None]:
         # With hard=True the hard limit stays lowered (it cannot be raised again): so does the soft one.
         resource.setrlimit(resource.RLIMIT_CPU, (new_hard, new_hard) if hard else (previous_soft, previous_hard))
         signal.signal(signal.SIGXCPU, previous_handler)
+
+
+def cap_process_cpu(seconds: int) -> None:
+    """Lower the hard ``RLIMIT_CPU`` to ``seconds`` more CPU seconds for the rest of this process's life.
+
+    A batch's backstop: the kernel SIGKILLs the process there (``setrlimit(2)``), however the
+    items share it. Irreversible for an unprivileged process, so only the resizer program calls
+    it; each item's own budget is then :func:`cpu_budget` without ``hard``.
+    """
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    limit = int(cpu_used()) + 1 + seconds
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (limit, limit))

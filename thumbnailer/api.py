@@ -82,6 +82,27 @@ class ResizerEnv:
     MAX_CPU_SECONDS = "MAX_CPU_SECONDS"
     ACCEPT_TRUNCATED = "ACCEPT_TRUNCATED"
     TERMINATION_MESSAGE_PATH = "TERMINATION_MESSAGE_PATH"
+    #: A batch Job's work list: a JSON array of items, each overriding the per-item variables
+    #: above (:data:`BATCH_ITEM_FIELDS`); set instead of SOURCE_KEY and the rest.
+    BATCH_ITEMS = "BATCH_ITEMS"
+
+
+#: The variables one batch item may set (``BATCH_ITEMS``), by their JSON keys in the item.
+BATCH_ITEM_FIELDS = {
+    "sourceBucket": ResizerEnv.SOURCE_BUCKET, "sourceKey": ResizerEnv.SOURCE_KEY,
+    "outputKey": ResizerEnv.OUTPUT_KEY, "previousOutputKey": ResizerEnv.PREVIOUS_OUTPUT_KEY,
+    "width": ResizerEnv.THUMBNAIL_WIDTH, "height": ResizerEnv.THUMBNAIL_HEIGHT,
+    "fit": ResizerEnv.THUMBNAIL_FIT, "format": ResizerEnv.THUMBNAIL_FORMAT,
+}
+#: First line of a batch's termination message; one line per item with an outcome follows:
+#: ``<index> ok <extension> <width> <height> <bytes> <frames> <sourceFrames>``,
+#: ``<index> failed <Reason>: <text>`` (final) or ``<index> retry <Reason>: <text>`` (run it again).
+#: Items without a line did not finish. The kubelet keeps at most 4096 bytes of it.
+BATCH_REPORT_HEADER = "thumbnailer-batch/v1"
+#: A batch's CPU backstop: the kernel kills the pod this many seconds past the sum of its items' budgets.
+HARD_BATCH_GRACE_SECONDS = 10
+#: Largest ``BATCH_MAX_ITEMS``: every item's line must fit in the 4096-byte termination message.
+MAX_BATCH_ITEMS = 50
 
 
 # -- The resizer's exit codes (sysexits.h), which the Job's podFailurePolicy tells apart.
@@ -148,6 +169,13 @@ CREATED_BY_UPLOADER = "thumbnailer-uploader"
 #: On a Job and its pods: the ThumbnailJob they serve, and its generation.
 LABEL_THUMBNAILJOB = f"{GROUP}/thumbnailjob"
 LABEL_GENERATION = f"{GROUP}/generation"
+#: On a batch Job (value ``"true"``): it serves several ThumbnailJobs, listed in
+#: :data:`ANNOTATION_BATCH_ITEMS`; each member also has a label ``<LABEL_MEMBER_PREFIX><name>``
+#: whose value is the generation it is rendered at (a member finds its Jobs by that label).
+LABEL_BATCH = f"{GROUP}/batch"
+LABEL_MEMBER_PREFIX = f"member.{GROUP}/"
+#: On a batch Job: JSON array of its members, ``{"name", "uid", "generation"}``, in item order.
+ANNOTATION_BATCH_ITEMS = f"{GROUP}/items"
 #: On a finished Job whose outcome is in its ThumbnailJob's status (value ``"true"``), set with the
 #: Job's TTL: counting the running Jobs lists only the Jobs without it.
 LABEL_RECORDED = f"{GROUP}/recorded"
