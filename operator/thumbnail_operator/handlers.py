@@ -20,7 +20,8 @@ from prometheus_client import start_http_server
 from thumbnailer import api
 from thumbnailer.kubeclient import load_api_client
 
-from thumbnailer.api import LABEL_MANAGED_BY, LABEL_THUMBNAILJOB, MANAGED_BY
+from thumbnailer.api import LABEL_MANAGED_BY, LABEL_RECORDED, MANAGED_BY
+from .jobs import batch_members
 from .kube import Kube
 from .leader import LeaderElector
 from .metrics import RECONCILE_ERRORS
@@ -112,13 +113,25 @@ def thumbnailjob_changed(type: str | None, name: str, namespace: str, **_) -> No
         _reconcile(namespace, name)
 
 
-@kopf.on.event("batch", "v1", "jobs", labels={LABEL_MANAGED_BY: MANAGED_BY, LABEL_THUMBNAILJOB: kopf.PRESENT})
+@kopf.on.event("batch", "v1", "jobs", labels={LABEL_MANAGED_BY: MANAGED_BY})
 def job_changed(type: str | None, body: kopf.Body, namespace: str, **_) -> None:
-    """A resizer Job changed: reconcile the ThumbnailJob that owns it; a finished or
-    deleted Job frees a slot for the next queued ThumbnailJob."""
-    for ref in body.metadata.get("ownerReferences") or []:
-        if ref.get("kind") == api.KIND and ref.get("apiVersion", "").startswith(api.GROUP + "/"):
-            _reconcile(namespace, ref["name"])
-    if (job_finished(dict(body)) or type == "DELETED") and _leading():
+    """A resizer Job changed: reconcile the ThumbnailJobs it serves (a finished batch Job is
+    settled: every member's outcome recorded, then the Job handed to the TTL controller);
+    a finished or deleted Job frees a slot for what is queued."""
+    job = dict(body)
+    if not _leading():
+        return
+    if batch_members(job) and job_finished(job) and type != "DELETED":
+        if not job["metadata"].get("labels", {}).get(LABEL_RECORDED):
+            try:
+                _state["reconciler"].settle(job)
+            except Exception:
+                RECONCILE_ERRORS.inc()
+                raise  # Kopf logs it; the periodic resync settles it again
+    else:
+        for ref in body.metadata.get("ownerReferences") or []:
+            if ref.get("kind") == api.KIND and ref.get("apiVersion", "").startswith(api.GROUP + "/"):
+                _reconcile(namespace, ref["name"])
+    if job_finished(job) or type == "DELETED":
         _state["reconciler"].fill()
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 from thumbnailer import api
-from thumbnailer.api import (LABEL_GENERATION, LABEL_MANAGED_BY, LABEL_THUMBNAILJOB, MANAGED_BY,
-                             PERMANENT_EXIT_CODES, RESIZER_CONTAINER, RESIZER_UID)
+from thumbnailer.api import (ANNOTATION_BATCH_ITEMS, LABEL_BATCH, LABEL_GENERATION, LABEL_MANAGED_BY,
+                             LABEL_MEMBER_PREFIX, LABEL_THUMBNAILJOB, MANAGED_BY, PERMANENT_EXIT_CODES,
+                             RESIZER_CONTAINER, RESIZER_UID)
 from thumbnailer.api import ResizerEnv as E
 
 from .settings import OperatorSettings
@@ -33,6 +35,11 @@ def label_value(name: str) -> str:
     return name if len(name) <= _MAX_NAME else "h-" + hashlib.sha256(name.encode()).hexdigest()[:40]
 
 
+def member_label(name: str) -> str:
+    """The label key that marks a Job as serving the ThumbnailJob ``name`` (value: the generation)."""
+    return LABEL_MEMBER_PREFIX + label_value(name)
+
+
 def output_key(settings: OperatorSettings, namespace: str, name: str) -> str:
     """Object key of the thumbnail without its extension (the resizer adds it)."""
     return f"{settings.output_prefix}/{namespace}/{name}"
@@ -47,30 +54,135 @@ def build_job(tj: dict, settings: OperatorSettings) -> dict:
     ``ttlSecondsAfterFinished`` yet: the operator sets it once the outcome is in
     the ThumbnailJob's status, so a Job is never cleaned up before its result
     is recorded. No label or annotation of the ThumbnailJob is copied (GitOps
-    tools track their own objects by those).
+    tools track their own objects by those). Like a batch Job, it carries the
+    member label (:func:`member_label`), so a member finds its Jobs of either kind.
+    """
+    meta = tj["metadata"]
+    name, ns, gen = meta["name"], meta["namespace"], meta["generation"]
+    labels = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_THUMBNAILJOB: label_value(name), LABEL_GENERATION: str(gen)}
+    env = _shared_env(settings) + [
+        {"name": api.BATCH_ITEM_FIELDS[k], "value": v} for k, v in _item(tj, settings).items()]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(name, gen),
+            "namespace": ns,
+            "labels": {**labels, member_label(name): str(gen)},
+            "ownerReferences": [_owner(tj, controller=True)],
+        },
+        "spec": {
+            "backoffLimit": settings.job_backoff_limit,
+            "activeDeadlineSeconds": settings.job_active_deadline_seconds,
+            "podFailurePolicy": {"rules": [
+                {"action": "FailJob",
+                 "onExitCodes": {"containerName": RESIZER_CONTAINER, "operator": "In",
+                                 "values": list(PERMANENT_EXIT_CODES)}},
+            ]},
+            "template": {"metadata": {"labels": labels}, "spec": _pod_spec(settings, env)},
+        },
+    }
 
-    When the previous generation left a thumbnail under another key (another
-    format), the resizer removes it after writing the new one (``PREVIOUS_OUTPUT_KEY``).
+
+def build_batch_job(tjs: list[dict], settings: OperatorSettings, name: str) -> dict:
+    """The batch Job ``name`` that renders every ThumbnailJob of ``tjs`` (one namespace), in order.
+
+    Each item's source, output and size go into ``BATCH_ITEMS`` (:mod:`resizer.batch`), the
+    shared settings into the usual variables. The members are listed in the annotation
+    :data:`~thumbnailer.api.ANNOTATION_BATCH_ITEMS` (name, uid, generation: what the operator
+    matches the report's lines to) and each has its label :func:`member_label`. Every member
+    is an owner (none is the controller): the garbage collector removes the Job only once all
+    of them are gone, so deleting one member never stops the others' work.
+
+    The operator is the retry loop of a batch (``backoffLimit`` 0, no pod failure policy):
+    whatever a failed pod did not finish goes back to the queue, each member counting its own
+    tries against ``job_backoff_limit``. ``activeDeadlineSeconds`` is the per-Job deadline
+    times the number of items.
+    """
+    ns = tjs[0]["metadata"]["namespace"]
+    members = [{"name": t["metadata"]["name"], "uid": t["metadata"]["uid"], "generation": t["metadata"]["generation"]}
+               for t in tjs]
+    labels = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_BATCH: "true"}
+    env = _shared_env(settings) + [{"name": api.ResizerEnv.BATCH_ITEMS, "value": json.dumps(
+        [_item(t, settings) for t in tjs], separators=(",", ":"))}]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "labels": {**labels, **{member_label(m["name"]): str(m["generation"]) for m in members}},
+            "annotations": {ANNOTATION_BATCH_ITEMS: json.dumps(members, separators=(",", ":"))},
+            "ownerReferences": [_owner(t, controller=False) for t in tjs],
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": settings.job_active_deadline_seconds * len(tjs),
+            "template": {"metadata": {"labels": labels}, "spec": _pod_spec(settings, env)},
+        },
+    }
+
+
+def batch_members(job: dict) -> list[dict]:
+    """A batch Job's members (``{"name", "uid", "generation"}``, in item order); [] for a single Job."""
+    raw = ((job.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_BATCH_ITEMS)
+    if not raw:
+        return []
+    try:
+        members = json.loads(raw)
+    except ValueError:
+        return []
+    return [m for m in members if isinstance(m, dict)] if isinstance(members, list) else []
+
+
+def claimed_members(job: dict) -> set[tuple[str, str]]:
+    """(namespace, name) of every ThumbnailJob the Job serves, batch or single."""
+    meta = job["metadata"]
+    members = batch_members(job)
+    if members:
+        return {(meta["namespace"], m.get("name")) for m in members}
+    return {(meta["namespace"], ref["name"]) for ref in meta.get("ownerReferences") or [] if ref.get("kind") == api.KIND}
+
+
+def _owner(tj: dict, controller: bool) -> dict:
+    meta = tj["metadata"]
+    return {"apiVersion": api.API_VERSION, "kind": api.KIND, "name": meta["name"], "uid": meta["uid"],
+            "controller": controller, "blockOwnerDeletion": True}
+
+
+def _item(tj: dict, settings: OperatorSettings) -> dict[str, str]:
+    """One ThumbnailJob's per-item settings, by :data:`~thumbnailer.api.BATCH_ITEM_FIELDS` key.
+
+    When the previous generation left a thumbnail under another key (another format),
+    the resizer removes it after writing the new one (``previousOutputKey``).
     """
     meta, spec = tj["metadata"], tj["spec"]
-    name, ns, gen = meta["name"], meta["namespace"], meta["generation"]
     size = spec.get("size") or {}
-    labels = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_THUMBNAILJOB: label_value(name), LABEL_GENERATION: str(gen)}
+    item = {
+        "sourceBucket": spec["source"].get("bucket") or settings.s3_bucket,
+        "sourceKey": spec["source"]["key"],
+        "outputKey": output_key(settings, meta["namespace"], meta["name"]),
+        "width": str(size.get("width", api.DEFAULT_WIDTH)),
+        "height": str(size.get("height", api.DEFAULT_HEIGHT)),
+        "fit": spec.get("fit", api.DEFAULT_FIT),
+        "format": spec.get("format", ""),
+    }
+    previous = ((tj.get("status") or {}).get("output") or {}).get("key")
+    if previous:
+        item["previousOutputKey"] = previous
+    return item
+
+
+def _shared_env(settings: OperatorSettings) -> list[dict]:
+    """The resizer's variables every item shares: the store and the limits."""
     secret = settings.s3_credentials_secret
-    env = [
+    return [
         {"name": E.S3_ENDPOINT, "value": settings.s3_endpoint},
         {"name": E.S3_SECURE, "value": str(settings.s3_secure).lower()},
         {"name": E.S3_REGION, "value": settings.s3_region},
         {"name": E.S3_ACCESS_KEY, "valueFrom": {"secretKeyRef": {"name": secret, "key": "accessKey"}}},
         {"name": E.S3_SECRET_KEY, "valueFrom": {"secretKeyRef": {"name": secret, "key": "secretKey"}}},
-        {"name": E.SOURCE_BUCKET, "value": spec["source"].get("bucket") or settings.s3_bucket},
-        {"name": E.SOURCE_KEY, "value": spec["source"]["key"]},
         {"name": E.OUTPUT_BUCKET, "value": settings.s3_bucket},
-        {"name": E.OUTPUT_KEY, "value": output_key(settings, ns, name)},
-        {"name": E.THUMBNAIL_WIDTH, "value": str(size.get("width", api.DEFAULT_WIDTH))},
-        {"name": E.THUMBNAIL_HEIGHT, "value": str(size.get("height", api.DEFAULT_HEIGHT))},
-        {"name": E.THUMBNAIL_FIT, "value": spec.get("fit", api.DEFAULT_FIT)},
-        {"name": E.THUMBNAIL_FORMAT, "value": spec.get("format", "")},
         {"name": E.MAX_PIXELS, "value": str(settings.max_pixels)},
         {"name": E.MAX_BYTES, "value": str(settings.max_bytes)},
         {"name": E.MAX_FRAMES, "value": str(settings.max_frames)},
@@ -78,9 +190,10 @@ def build_job(tj: dict, settings: OperatorSettings) -> dict:
         {"name": E.MAX_OUTPUT_PIXELS, "value": str(settings.max_output_pixels)},
         {"name": E.MAX_CPU_SECONDS, "value": str(settings.max_cpu_seconds)},
     ]
-    previous = ((tj.get("status") or {}).get("output") or {}).get("key")
-    if previous:
-        env.append({"name": E.PREVIOUS_OUTPUT_KEY, "value": previous})
+
+
+def _pod_spec(settings: OperatorSettings, env: list[dict]) -> dict:
+    """The resizer pod: no ServiceAccount token, non-root, read-only root filesystem, a /tmp emptyDir."""
     pod_spec: dict = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
@@ -105,26 +218,4 @@ def build_job(tj: dict, settings: OperatorSettings) -> dict:
     }
     if settings.resizer_service_account:
         pod_spec["serviceAccountName"] = settings.resizer_service_account
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": job_name(name, gen),
-            "namespace": ns,
-            "labels": labels,
-            "ownerReferences": [{
-                "apiVersion": api.API_VERSION, "kind": api.KIND, "name": name, "uid": meta["uid"],
-                "controller": True, "blockOwnerDeletion": True,
-            }],
-        },
-        "spec": {
-            "backoffLimit": settings.job_backoff_limit,
-            "activeDeadlineSeconds": settings.job_active_deadline_seconds,
-            "podFailurePolicy": {"rules": [
-                {"action": "FailJob",
-                 "onExitCodes": {"containerName": RESIZER_CONTAINER, "operator": "In",
-                                 "values": list(PERMANENT_EXIT_CODES)}},
-            ]},
-            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
-        },
-    }
+    return pod_spec

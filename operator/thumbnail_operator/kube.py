@@ -12,6 +12,7 @@ from kubernetes.client.rest import ApiException
 from thumbnailer import api
 
 from thumbnailer.api import LABEL_MANAGED_BY, LABEL_RECORDED, MANAGED_BY
+from .jobs import member_label
 from .status import job_finished
 
 
@@ -76,23 +77,31 @@ class Kube:
             raise RuntimeError(f"Job {ns}/{name} vanished while being created")
         return existing
 
-    def count_unfinished_jobs(self, namespaces: list[str], keep=lambda namespace: True) -> int:
-        """Resizer Jobs without a Complete or Failed condition, in ``namespaces`` ([""]: all)
-        and whose namespace passes ``keep``.
+    def unrecorded_jobs(self, namespaces: list[str], keep=lambda namespace: True) -> list[dict]:
+        """Resizer Jobs whose outcome is not yet recorded, in ``namespaces`` ([""]: all) and whose
+        namespace passes ``keep``: the running ones and the finished ones not yet marked.
 
-        Called on every admission, so it is kept cheap: Jobs labelled :data:`~thumbnailer.api.LABEL_RECORDED`
+        Read on every admission, so it is kept cheap: Jobs labelled :data:`~thumbnailer.api.LABEL_RECORDED`
         (finished, outcome recorded, waiting for their TTL: an hour's worth by default) are left
         out by the label selector, and the list is read as JSON, not as the client's models (their
         deserialisation was 60% of the operator's CPU while 60 uploads drained).
         """
         selector = f"{LABEL_MANAGED_BY}={MANAGED_BY},!{LABEL_RECORDED}"
-        count = 0
+        jobs: list[dict] = []
         for ns in namespaces:
             answer = (self._batch.list_namespaced_job(ns, label_selector=selector, _preload_content=False) if ns
                       else self._batch.list_job_for_all_namespaces(label_selector=selector, _preload_content=False))
-            jobs = _json(answer)["items"]
-            count += sum(keep(job["metadata"]["namespace"]) and not job_finished(job) for job in jobs)
-        return count
+            jobs += [job for job in _json(answer)["items"] if keep(job["metadata"]["namespace"])]
+        return jobs
+
+    def count_unfinished_jobs(self, namespaces: list[str], keep=lambda namespace: True) -> int:
+        """Resizer Jobs without a Complete or Failed condition (see :meth:`unrecorded_jobs`)."""
+        return sum(not job_finished(job) for job in self.unrecorded_jobs(namespaces, keep))
+
+    def member_jobs(self, namespace: str, name: str) -> list[dict]:
+        """Every Job, single or batch, that serves or served the ThumbnailJob ``name`` (its member label)."""
+        return _json(self._batch.list_namespaced_job(namespace, label_selector=member_label(name),
+                                                     _preload_content=False))["items"]
 
     def mark_recorded(self, namespace: str, name: str, ttl_seconds: int) -> None:
         """After a Job's outcome is in status: label it :data:`~thumbnailer.api.LABEL_RECORDED` and set

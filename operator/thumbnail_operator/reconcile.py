@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import secrets
 import threading
 import time
 from collections import defaultdict
@@ -13,12 +14,12 @@ from thumbnailer.api import LABEL_GENERATION, LABEL_THUMBNAILJOB
 from thumbnailer.objectstore import StoreError
 
 from .cleanup import cleanup_store, objects_to_delete
-from .jobs import build_job, job_name, label_value
+from .jobs import batch_members, build_batch_job, build_job, job_name, label_value, member_label, output_key
 from .kube import Kube
-from .metrics import JOBS_CREATED, QUEUED, RECONCILE_ERRORS, THUMBNAILJOBS, TIME_TO_SUCCEEDED
+from .metrics import BATCH_ITEMS, JOBS_CREATED, QUEUED, RECONCILE_ERRORS, THUMBNAILJOBS, TIME_TO_SUCCEEDED
 from .scheduler import Scheduler
 from .settings import OperatorSettings, namespace_patterns, namespace_watched, plain_namespaces
-from .status import desired_status, status_changed
+from .status import batch_failure, batch_outcome, desired_status, job_finished, status_changed
 
 log = logging.getLogger("thumbnail_operator")
 _TERMINAL = (api.PHASE_SUCCEEDED, api.PHASE_FAILED)
@@ -50,7 +51,9 @@ class Reconciler:
         self._locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
         self._patterns = namespace_patterns(settings.watch_namespace)
         self.scheduler = Scheduler(kube, settings.max_running_jobs, self._listing_scope,
-                                   lambda namespace: namespace_watched(namespace, self._patterns))
+                                   lambda namespace: namespace_watched(namespace, self._patterns),
+                                   batch_max_items=settings.batch_max_items)
+        self.batching = settings.batch_max_items > 1
 
     def _listing_scope(self) -> list[str]:
         """Namespaces to list one by one (a namespaced Role suffices), or [""] for one cluster-wide list."""
@@ -68,7 +71,10 @@ class Reconciler:
             self._locks.pop((namespace, name), None)
             self.scheduler.forget(namespace, name)
             if tj is not None and FINALIZER in (tj["metadata"].get("finalizers") or []):
-                self._clean_up(tj)
+                # A batch still rendering it would write the thumbnail after the cleanup: wait for
+                # its end (the batch's Job event reconciles its owners, this one included).
+                if not (self.batching and any(not job_finished(j) for j in self.kube.member_jobs(namespace, name))):
+                    self._clean_up(tj)
             return None
         wants_finalizer = self.settings.object_deletion_policy == "Delete"
         if wants_finalizer != (FINALIZER in (tj["metadata"].get("finalizers") or [])):
@@ -86,14 +92,71 @@ class Reconciler:
             self.kube.mark_recorded(namespace, jname, self.settings.job_ttl_seconds_after_finished)
             self.scheduler.forget(namespace, name)
             return status["phase"]
+        if self.batching:
+            return self._write(tj, *self._member_state(tj))
         job = self.kube.get_job(namespace, jname)
         position = None
         if job is None:
-            job, position = self.scheduler.admit(tj, lambda: self._start(tj, jname))
+            job, position = self.scheduler.admit(tj, lambda members: self._start(tj, jname))
         else:
             self.scheduler.forget(namespace, name)
         pods = self.kube.job_pods(namespace, jname) if job is not None else []
-        new = desired_status(tj, job, pods, utcnow(), queue_position=position)
+        return self._write(tj, job, pods, position)
+
+    def _member_state(self, tj: dict) -> tuple[dict | None, list[dict], int | None, tuple | None, str | None]:
+        """With batches: (the Job that decides, its pods, queue position, outcome, queue message) for ``tj``.
+
+        Read off every Job with ``tj``'s member label, single or batch: a running one serves
+        it (one rendering an earlier generation makes the edited member wait, since no
+        ThumbnailJob is ever in two running Jobs; an earlier generation's single Job is stopped,
+        as without batches); a finished single Job's conditions are its outcome; a finished
+        batch's report has a line for it or not. Without a final outcome, ``tj`` is admitted
+        again, until it has failed ``job_backoff_limit + 1`` batches.
+        """
+        meta = tj["metadata"]
+        namespace, name, gen = meta["namespace"], meta["name"], meta["generation"]
+        jobs = sorted(self.kube.member_jobs(namespace, name), key=lambda j: j["metadata"].get("creationTimestamp", ""))
+        running = [j for j in jobs if not job_finished(j)]
+        if running:
+            job = running[-1]
+            self.scheduler.forget(namespace, name)
+            rendering = int(job["metadata"].get("labels", {}).get(member_label(name), 0))
+            if rendering == gen:
+                return job, self.kube.job_pods(namespace, job["metadata"]["name"]), None, None, None
+            if not batch_members(job):  # an earlier generation's own Job: stopped, as without batches
+                self._stop_superseded(tj)
+                return None, [], 0, None, f"generation {gen}: rendering again"
+            if (tj.get("status") or {}).get("observedGeneration") != gen:
+                self.kube.event(tj, "Normal", "SpecChanged", f"generation {gen} renders once batch Job "
+                                f"{job['metadata']['name']} (generation {rendering}) has finished")
+            return None, [], 0, None, (f"generation {gen} waits for batch Job {job['metadata']['name']} "
+                                       f"(generation {rendering}) to finish")
+        failed_batches: list[tuple[dict, list[dict], tuple | None]] = []
+        bucket, key = self.settings.s3_bucket, output_key(self.settings, namespace, name)
+        for job in reversed([j for j in jobs if j["metadata"].get("labels", {}).get(member_label(name)) == str(gen)]):
+            pods = self.kube.job_pods(namespace, job["metadata"]["name"])
+            if not batch_members(job):
+                return job, pods, None, None, None
+            outcome = batch_outcome(job, pods, meta, bucket, key)
+            if outcome and outcome[0] != "retry":
+                return job, pods, None, outcome, None
+            failed_batches.append((job, pods, outcome))
+        if len(failed_batches) > self.settings.job_backoff_limit:
+            job, pods, retry = failed_batches[0]
+            return job, pods, None, ("failed", retry[1] if retry else batch_failure(job, pods)), None
+        job, position = self.scheduler.admit(tj, self._start_members,
+                                             seen=frozenset(j["metadata"]["name"] for j in jobs))
+        if job is not None and job_finished(job):  # another admission's Job, already done: its settling decides
+            return None, [], 0, None, None
+        return job, [], position, None, None
+
+    def _write(self, tj: dict, job: dict | None, pods: list[dict], position: int | None,
+               outcome: tuple | None = None, queue_message: str | None = None) -> str:
+        """Write the status that ``job`` and its ``pods`` give ``tj`` (if it changes), with its Events."""
+        meta, status = tj["metadata"], tj.get("status") or {}
+        namespace, name, gen = meta["namespace"], meta["name"], meta["generation"]
+        new = desired_status(tj, job, pods, utcnow(), queue_position=position, outcome=outcome,
+                             queue_message=queue_message)
         if status_changed(status, new) and self.kube.patch_status(tj, new):
             log.info("%s/%s: %s (%s)", namespace, name, new["phase"], new["reason"],
                      extra={"thumbnailjob": f"{namespace}/{name}"})
@@ -101,8 +164,9 @@ class Reconciler:
                 self._announce(tj, new)
             elif new["reason"] == "Queued" and status.get("reason") != "Queued":
                 self.kube.event(tj, "Normal", "Queued", new["message"])
-            if new["phase"] in _TERMINAL:
-                self.kube.mark_recorded(namespace, jname, self.settings.job_ttl_seconds_after_finished)
+            if new["phase"] in _TERMINAL and job is not None and not batch_members(job):
+                # A batch Job is handed to the TTL controller once all its members are settled.
+                self.kube.mark_recorded(namespace, job["metadata"]["name"], self.settings.job_ttl_seconds_after_finished)
         return new["phase"]
 
     def _clean_up(self, tj: dict) -> None:
@@ -131,24 +195,57 @@ class Reconciler:
             if fresh is None or self.kube.set_finalizer(fresh, FINALIZER, False):
                 return
 
+    def _stop_superseded(self, tj: dict) -> None:
+        """Delete the single Jobs of ``tj``'s earlier generations (a SpecChanged Event names them)."""
+        meta = tj["metadata"]
+        namespace, name, gen = meta["namespace"], meta["name"], meta["generation"]
+        superseded = self.kube.delete_jobs(
+            namespace, f"{LABEL_THUMBNAILJOB}={label_value(name)},{LABEL_GENERATION}!={gen}")
+        if superseded:
+            self.kube.event(tj, "Normal", "SpecChanged",
+                            f"generation {gen}: rendering again; removed the Jobs of earlier generations: "
+                            f"{', '.join(superseded)}")
+
     def _start(self, tj: dict, jname: str) -> dict:
         """Create the Job for ``tj``'s generation (stopping Jobs of older generations first)."""
         meta = tj["metadata"]
         namespace, name, gen = meta["namespace"], meta["name"], meta["generation"]
         status = tj.get("status") or {}
         if (status.get("observedGeneration") or gen) != gen:
-            superseded = self.kube.delete_jobs(
-                namespace, f"{LABEL_THUMBNAILJOB}={label_value(name)},{LABEL_GENERATION}!={gen}")
-            if superseded:
-                self.kube.event(tj, "Normal", "SpecChanged",
-                                f"generation {gen}: rendering again; removed the Jobs of earlier generations: "
-                                f"{', '.join(superseded)}")
+            self._stop_superseded(tj)
         job = self.kube.create_job(build_job(tj, self.settings))
         JOBS_CREATED.inc()
+        BATCH_ITEMS.observe(1)
         log.info("created Job %s/%s for generation %s", namespace, jname, gen,
                  extra={"thumbnailjob": f"{namespace}/{name}"})
         self.kube.event(tj, "Normal", "JobCreated", f"created Job {jname} for generation {gen}")
         return job
+
+    def _start_members(self, members: list[dict]) -> dict:
+        """Create the Job for ``members`` (the first, then other queued ThumbnailJobs of its namespace):
+        the first one's own Job when it is alone, else a batch Job with a fresh name."""
+        if len(members) == 1:
+            meta = members[0]["metadata"]
+            return self._start(members[0], job_name(meta["name"], meta["generation"]))
+        name = f"thumbnail-batch-{secrets.token_hex(5)}"
+        job = self.kube.create_job(build_batch_job(members, self.settings, name))
+        JOBS_CREATED.inc()
+        BATCH_ITEMS.observe(len(members))
+        namespace = members[0]["metadata"]["namespace"]
+        log.info("created batch Job %s/%s for %d ThumbnailJobs", namespace, name, len(members))
+        for tj in members:
+            self.kube.event(tj, "Normal", "JobCreated", f"created batch Job {name} for generation "
+                            f"{tj['metadata']['generation']}, with {len(members) - 1} other ThumbnailJobs")
+        return job
+
+    def settle(self, job: dict) -> None:
+        """A finished batch Job: reconcile each member (its outcome goes to its status, or it is
+        queued again), then hand the Job to the TTL controller. Raises what a reconcile raises,
+        leaving the Job unmarked for the next try (the resync)."""
+        namespace = job["metadata"]["namespace"]
+        for member in batch_members(job):
+            self.reconcile(namespace, member["name"])
+        self.kube.mark_recorded(namespace, job["metadata"]["name"], self.settings.job_ttl_seconds_after_finished)
 
     def fill(self) -> None:
         """Start the queued ThumbnailJobs that fit in the free slots (after a Job finished)."""
@@ -199,6 +296,15 @@ class Reconciler:
         for phase, n in phases.items():
             THUMBNAILJOBS.labels(phase).set(n)
         QUEUED.set(queued)
+        if self.batching:
+            for job in self.kube.unrecorded_jobs(self._listing_scope(),
+                                                 lambda namespace: namespace_watched(namespace, self._patterns)):
+                if batch_members(job) and job_finished(job):
+                    try:
+                        self.settle(job)
+                    except Exception:
+                        RECONCILE_ERRORS.inc()
+                        log.exception("settling batch Job %s failed", job["metadata"]["name"])
         self.fill()
         return count
 

@@ -1,47 +1,73 @@
-"""The concurrency cap: at most ``max_running`` unfinished resizer Jobs, oldest ThumbnailJob first."""
+"""The concurrency cap: at most ``max_running`` unfinished resizer Jobs, oldest ThumbnailJob first,
+and the batches: what is queued when a slot frees goes into one Job, up to ``batch_max_items``."""
 
 from __future__ import annotations
 
 import threading
 from typing import Callable
 
+from .jobs import claimed_members
 from .kube import Kube
+from .status import job_finished
 
 
 class Scheduler:
     """Admits ThumbnailJobs to a Job slot, in order of creation.
 
-    The count of unfinished Jobs is read from the API server on every
-    admission (a consistent list), and a Job is created while the scheduler's
-    lock is held, so no two admissions can overshoot the cap. A single active
-    operator is assumed (the Deployment runs one replica with Recreate).
-    ``max_running`` 0 means no cap.
+    The unrecorded Jobs are listed from the API server on every admission (a consistent
+    list), and a Job is created while the scheduler's lock is held, so no two admissions
+    can overshoot the cap or put one ThumbnailJob into two Jobs. Which ThumbnailJobs a Job
+    serves is read off the Job itself (:func:`~.jobs.claimed_members`), never kept in
+    memory: an operator killed and started again sees exactly what the last one created.
+    A single active operator is assumed (leader election). ``max_running`` 0 means no cap
+    (and so no queue, and no batches).
     """
 
     def __init__(self, kube: Kube, max_running: int, namespaces: Callable[[], list[str]],
-                 watched: Callable[[str], bool] = lambda namespace: True):
+                 watched: Callable[[str], bool] = lambda namespace: True, batch_max_items: int = 1):
         self.kube, self.max_running, self._namespaces, self._watched = kube, max_running, namespaces, watched
+        self.batch_max_items = batch_max_items
         self._lock = threading.Lock()
-        self._waiting: dict[tuple[str, str], tuple[str, str]] = {}  # key -> (creationTimestamp, name)
+        # key -> (creationTimestamp, name, the ThumbnailJob as its last reconcile read it)
+        self._waiting: dict[tuple[str, str], tuple[str, str, dict]] = {}
 
-    def admit(self, tj: dict, create: Callable[[], dict]) -> tuple[dict | None, int]:
-        """Run ``create()`` if ``tj`` may start now; returns (its result or None, queue position).
+    def _order(self) -> list[tuple[str, str]]:
+        return sorted(self._waiting, key=lambda k: self._waiting[k][:2])
 
-        The position counts the ThumbnailJobs ahead of ``tj`` (0 = next).
+    def admit(self, tj: dict, create: Callable[[list[dict]], dict],
+              seen: frozenset[str] = frozenset()) -> tuple[dict | None, int]:
+        """Run ``create(members)`` if ``tj`` may start now; returns (its result or None, queue position).
+
+        ``members`` is ``tj`` and, when the queue holds more, up to ``batch_max_items - 1``
+        other queued ThumbnailJobs of its namespace, oldest first. The position counts the
+        ThumbnailJobs ahead of ``tj`` (0 = next). ``seen``: the names of the Jobs the caller
+        already knows serve ``tj``; if an unrecorded Job not among them serves it (another
+        admission took it meanwhile), that Job is returned and nothing is created. Without
+        batches that cannot happen (a Job's name is its ThumbnailJob's and generation's), and
+        the check is left out.
         """
         meta = tj["metadata"]
         key = (meta["namespace"], meta["name"])
         if not self.max_running:
-            return create(), 0
+            return create([tj]), 0
         with self._lock:
-            self._waiting[key] = (meta.get("creationTimestamp", ""), meta["name"])
-            order = sorted(self._waiting, key=self._waiting.__getitem__)
+            self._waiting[key] = (meta.get("creationTimestamp", ""), meta["name"], tj)
+            jobs = self.kube.unrecorded_jobs(self._namespaces(), self._watched)
+            for job in jobs if self.batch_max_items > 1 else []:
+                if job["metadata"]["name"] not in seen and key in claimed_members(job):
+                    del self._waiting[key]
+                    return job, 0
+            order = self._order()
             position = order.index(key)
-            free = self.max_running - self.kube.count_unfinished_jobs(self._namespaces(), self._watched)
+            running = [job for job in jobs if not job_finished(job)]
+            free = self.max_running - len(running)
             if position >= free:
                 return None, max(0, position - max(free, 0))
-            result = create()
-            del self._waiting[key]
+            busy = set().union(*(claimed_members(job) for job in running))
+            more = [k for k in order if k != key and k[0] == key[0] and k not in busy][: self.batch_max_items - 1]
+            result = create([tj] + [self._waiting[k][2] for k in more])
+            for k in [key, *more]:
+                del self._waiting[k]
             return result, 0
 
     def forget(self, namespace: str, name: str) -> None:
@@ -57,4 +83,4 @@ class Scheduler:
             if not self._waiting:
                 return []
             free = self.max_running - self.kube.count_unfinished_jobs(self._namespaces(), self._watched)
-            return sorted(self._waiting, key=self._waiting.__getitem__)[:max(free, 0)]
+            return self._order()[:max(free, 0)]

@@ -85,7 +85,11 @@ class OperatorSettings(BaseSettings):
     output_prefix: str = Field("thumbnails", description="Thumbnails go to <prefix>/<namespace>/<name>.<ext>.")
     max_running_jobs: int = Field(10, ge=0, description="At most this many resizer Jobs run at once (0: no cap); "
                                                       "the rest wait as Pending/Queued, oldest first.")
-    job_backoff_limit: int = Field(3, ge=0, description="Retries of a resizer pod after a retryable failure.")
+    batch_max_items: int = Field(1, ge=1, le=api.MAX_BATCH_ITEMS, description=(
+        "Most ThumbnailJobs one resizer Job renders (1: a Job each). Batches form only from what is "
+        "queued when a slot frees (MAX_RUNNING_JOBS counts Jobs), so a lone upload never waits for one."))
+    job_backoff_limit: int = Field(3, ge=0, description="Retries of a resizer pod after a retryable failure "
+                                                      "(in a batch: of each unfinished item).")
     job_active_deadline_seconds: int = Field(300, ge=1, description="Time limit of one Job, seconds.")
     job_ttl_seconds_after_finished: int = Field(3600, ge=0, description="Finished Jobs are deleted after, seconds.")
     max_pixels: int = Field(api.DEFAULT_MAX_PIXELS, ge=1,

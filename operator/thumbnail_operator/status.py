@@ -5,7 +5,8 @@ Reason values written to ``status.reason`` and the conditions:
 ==================  =========  ==========================================================
 reason              phase      meaning
 ==================  =========  ==========================================================
-Queued              Pending    the concurrency cap is reached; waits for a slot, oldest first
+Queued              Pending    the concurrency cap is reached; waits for a slot, oldest first (or,
+                               edited while its batch runs, for that batch to finish)
 JobCreated          Pending    the Job exists, its pod has not started
 Rendering           Running    the resizer pod is running
 ThumbnailReady      Succeeded  the thumbnail is in the store (``status.output``)
@@ -28,6 +29,8 @@ import re
 from typing import Any
 
 from thumbnailer import api
+
+from .jobs import batch_members
 
 _REASON = re.compile(r"^([A-Z][A-Za-z0-9]*): (.*)$", re.S)
 
@@ -87,11 +90,15 @@ def job_finished(job: dict) -> bool:
 
 
 def desired_status(tj: dict, job: dict | None, pods: list[dict], now: str,
-                   queue_position: int | None = None) -> dict[str, Any]:
+                   queue_position: int | None = None, outcome: tuple[str, Any] | None = None,
+                   queue_message: str | None = None) -> dict[str, Any]:
     """The ``status`` the ThumbnailJob ``tj`` should have, given its Job (or None) and that Job's pods.
 
     ``queue_position`` (ThumbnailJobs ahead, when there is no Job because the
-    concurrency cap is reached) gives phase Pending with reason ``Queued``.
+    concurrency cap is reached) gives phase Pending with reason ``Queued``
+    (``queue_message`` replaces the message). ``outcome``: this member's own
+    outcome in a batch Job (:func:`batch_outcome`, ``("ok", result)`` or
+    ``("failed", (reason, message))``), which decides instead of the Job's conditions.
 
     All arguments are plain dicts in the API's JSON shape (camelCase); ``now`` is
     an RFC 3339 timestamp used for condition transitions. The previous status
@@ -102,15 +109,21 @@ def desired_status(tj: dict, job: dict | None, pods: list[dict], now: str,
     old = tj.get("status") or {}
     conditions = old.get("conditions") or []
     status: dict[str, Any] = {"observedGeneration": gen}
-    if job is not None:
-        status["jobName"] = job["metadata"]["name"]
-        if (job.get("status") or {}).get("startTime"):
-            status["startTime"] = rfc3339(job["status"]["startTime"])
+    # None, not absent (a merge patch): a ThumbnailJob queued again names no Job.
+    status["jobName"] = job["metadata"]["name"] if job is not None else None
+    if job is not None and (job.get("status") or {}).get("startTime"):
+        status["startTime"] = rfc3339(job["status"]["startTime"])
 
     complete = _job_condition(job, "Complete") if job else None
     failed = _job_condition(job, "Failed") if job else None
+    if outcome is not None:
+        complete = failed = None
+        if outcome[0] == "ok":
+            complete = {"lastTransitionTime": _finished_at(pods) or now}
+        else:
+            failed = {"lastTransitionTime": _finished_at(pods) or now}
     if complete:
-        result = _result(pods)
+        result = outcome[1] if outcome else _result(pods)
         if result is None:  # the pod is gone (TTL) or its message unreadable: keep what we knew
             result = old.get("output") or {}
         phase, reason = api.PHASE_SUCCEEDED, "ThumbnailReady"
@@ -118,11 +131,12 @@ def desired_status(tj: dict, job: dict | None, pods: list[dict], now: str,
                    f"{result.get('bytes')} bytes{_frames_note(result)}" if result else "thumbnail written")
         status["output"] = {k: result[k] for k in ("bucket", "key", "width", "height", "contentType", "bytes",
                                                    "frames", "sourceFrames") if k in result}
-        status["completionTime"] = rfc3339(job["status"].get("completionTime")) or now
+        status["completionTime"] = (rfc3339(complete["lastTransitionTime"]) if outcome
+                                    else rfc3339(job["status"].get("completionTime")) or now)
     elif failed:
         phase = api.PHASE_FAILED
         reason, message = failed.get("reason") or "JobFailed", failed.get("message") or "the Job failed"
-        parsed = _failure(pods)
+        parsed = outcome[1] if outcome else _failure(pods)
         if parsed:
             reason, message = parsed
         status["completionTime"] = rfc3339(failed.get("lastTransitionTime")) or now
@@ -132,8 +146,8 @@ def desired_status(tj: dict, job: dict | None, pods: list[dict], now: str,
         phase, reason, message = api.PHASE_RUNNING, "Rendering", "the resizer is making the thumbnail"
     elif job is None and queue_position is not None:
         phase, reason = api.PHASE_PENDING, "Queued"
-        message = (f"waiting for a free Job slot; {queue_position} ahead" if queue_position
-                   else "waiting for a free Job slot; next in line")
+        message = queue_message or (f"waiting for a free Job slot; {queue_position} ahead" if queue_position
+                                    else "waiting for a free Job slot; next in line")
     else:
         phase, reason, message = api.PHASE_PENDING, "JobCreated", "waiting for the resizer pod to start"
 
@@ -148,6 +162,76 @@ def desired_status(tj: dict, job: dict | None, pods: list[dict], now: str,
         status["completionTime"] = None
     status.update(phase=phase, reason=reason, message=message, conditions=conditions)
     return status
+
+
+def _finished_at(pods: list[dict]) -> str | None:
+    """When the latest of ``pods``' containers terminated (RFC 3339), if any did."""
+    times = [t.get("finishedAt") for t in (_terminated(p) for p in pods) if t and t.get("finishedAt")]
+    return rfc3339(max(times)) if times else None
+
+
+def batch_outcome(job: dict, pods: list[dict], member: dict, bucket: str, output_key: str) -> tuple[str, Any] | None:
+    """The outcome of one member of a batch Job, from its pod's report (:mod:`resizer.batch`).
+
+    ``member`` is the ThumbnailJob's metadata (``name``, ``uid``); ``bucket`` and
+    ``output_key`` (without extension) are where the operator told the resizer to write.
+    Returns ``("ok", result)`` (the result has the keys of ``status.output``),
+    ``("failed", (reason, message))`` for a final failure, ``("retry", (reason, message))``
+    when the item must run again, or None: the member is not in the Job, or its item did
+    not finish (no line, or the pod has not terminated).
+    """
+    index = next((i for i, m in enumerate(batch_members(job))
+                  if m.get("name") == member.get("name") and m.get("uid") == member.get("uid")), None)
+    if index is None:
+        return None
+    for pod in pods:
+        t = _terminated(pod)
+        lines = (t or {}).get("message", "").splitlines()
+        if not lines or lines[0].strip() != api.BATCH_REPORT_HEADER:
+            continue
+        for line in lines[1:]:
+            head, _, rest = line.partition(" ")
+            if head != str(index):
+                continue
+            kind, _, rest = rest.partition(" ")
+            if kind == "ok":
+                fields = rest.split()
+                if len(fields) != 7 or not all(f.isdigit() for f in fields[2:]):
+                    return None
+                ext, content_type, *numbers = fields
+                width, height, size, frames, source_frames = map(int, numbers)
+                return "ok", {"bucket": bucket, "key": f"{output_key}.{ext}", "width": width, "height": height,
+                              "contentType": content_type, "bytes": size, "frames": frames,
+                              "sourceFrames": source_frames}
+            if kind in ("failed", "retry"):
+                parsed = parse_termination_message(rest) or ("ResizerFailed", rest.strip() or "no message")
+                return kind, parsed
+    return None
+
+
+def batch_failure(job: dict, pods: list[dict]) -> tuple[str, str]:
+    """Why a batch Job's pod stopped before an item finished: (reason, message).
+
+    OOMKilled is ``OutOfMemory``; a message that is one ``<Reason>: <text>`` line (a batch
+    that could not start) is that reason; a pod killed by a signal is ``ResizerFailed``;
+    else the Job's own condition (``DeadlineExceeded``) or ``JobFailed``.
+    """
+    finished = sorted(((t.get("finishedAt") or "", t) for t in (_terminated(p) for p in pods) if t),
+                      key=lambda x: x[0], reverse=True)
+    for _, t in finished:
+        if t.get("reason") == "OOMKilled":
+            return "OutOfMemory", _oom_message(pods)
+        text = t.get("message") or ""
+        if not text.startswith(api.BATCH_REPORT_HEADER):
+            parsed = parse_termination_message(text)
+            if parsed:
+                return parsed
+        if t.get("exitCode", 0) >= 128:
+            return "ResizerFailed", f"the resizer pod was killed (exit code {t['exitCode']}) before this item finished"
+    failed = _job_condition(job, "Failed")
+    if failed:
+        return failed.get("reason") or "JobFailed", failed.get("message") or "the Job failed"
+    return "JobFailed", "the batch Job ended before this item finished"
 
 
 def _frames_note(result: dict) -> str:

@@ -28,6 +28,31 @@ def operator(cluster, crd, tmp_path_factory):
     c.process.stop()
 
 
+@pytest.fixture
+def ns(cluster, crd, api_client):
+    """A fresh ``op-*`` namespace with the S3 Secret, for a test that runs operators of its own."""
+    name = f"op-{uuid.uuid4().hex[:8]}"
+    client.CoreV1Api(api_client).create_namespace({"metadata": {"name": name}})
+    ensure_s3_secret(cluster, name)
+    yield name
+    client.CoreV1Api(api_client).delete_namespace(name)
+
+
+@pytest.fixture
+def operators(cluster, ns, tmp_path):
+    """Start operators for ``ns`` on demand (settings as keyword arguments); all are stopped at the end."""
+    started = []
+
+    def start(**settings):
+        op = start_operator(cluster, tmp_path / f"op{len(started)}", WATCH_NAMESPACE=ns, **settings)
+        started.append(op)
+        return op
+
+    yield start
+    for op in started:
+        op.process.stop()
+
+
 def _new_namespace(api_client, with_secret: bool, cluster) -> str:
     name = f"t-{uuid.uuid4().hex[:10]}"
     client.CoreV1Api(api_client).create_namespace({"metadata": {"name": name}})

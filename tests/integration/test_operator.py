@@ -8,79 +8,17 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import signal
 import urllib.request
-import uuid
-from pathlib import Path
 
 import pytest
 from kubernetes import client
 
-from devcluster.components import ensure_s3_secret, start_operator
 from devcluster.processes import free_port
+from operatorkit import SLOW_RESIZER, apply, job_finished, jobs_of, kill9, put_source, tj
 from thumbnailer import api
 from waiting import wait_for
 
 pytestmark = pytest.mark.integration
-PHOTO = Path(__file__).resolve().parents[1] / "data" / "photos" / "grace_hopper.jpg"
-SLOW_RESIZER = json.dumps(["sh", "-c", "sleep 4; exec python -m resizer"])
-
-
-@pytest.fixture
-def ns(cluster, crd, api_client):
-    name = f"op-{uuid.uuid4().hex[:8]}"
-    client.CoreV1Api(api_client).create_namespace({"metadata": {"name": name}})
-    ensure_s3_secret(cluster, name)
-    yield name
-    client.CoreV1Api(api_client).delete_namespace(name)
-
-
-@pytest.fixture
-def operators(cluster, ns, tmp_path):
-    """Start operators for ``ns`` on demand; all are stopped at the end."""
-    started = []
-
-    def start(**settings):
-        op = start_operator(cluster, tmp_path / f"op{len(started)}", WATCH_NAMESPACE=ns, **settings)
-        started.append(op)
-        return op
-
-    yield start
-    for op in started:
-        op.process.stop()
-
-
-def kill9(op) -> None:
-    os.killpg(op.process.pid, signal.SIGKILL)
-    op.process.popen.wait(10)
-
-
-def put_source(cluster, key: str) -> None:
-    data = PHOTO.read_bytes()
-    cluster.s3.client().put_object(cluster.s3.bucket, key, io.BytesIO(data), len(data), content_type="image/jpeg")
-
-
-def apply(cluster, ns: str, name: str, **spec) -> str:
-    manifest = {"apiVersion": api.API_VERSION, "kind": api.KIND, "metadata": {"name": name, "namespace": ns},
-                "spec": {"source": {"key": "op/photo.jpg"}, **spec}}
-    text = json.dumps(manifest)
-    cluster.kubectl("apply", "-f", "-", input=text)
-    return text
-
-
-def tj(cluster, ns: str, name: str) -> dict:
-    return json.loads(cluster.kubectl("get", "-n", ns, f"{api.PLURAL}/{name}", "-o", "json").stdout)
-
-
-def jobs_of(cluster, ns: str, name: str) -> list[dict]:
-    out = cluster.kubectl("get", "jobs", "-n", ns, "-l", f"{api.GROUP}/thumbnailjob={name}", "-o", "json").stdout
-    return json.loads(out)["items"]
-
-
-def job_finished(job: dict) -> bool:
-    return any(c["type"] in ("Complete", "Failed") and c["status"] == "True"
-               for c in (job.get("status") or {}).get("conditions") or [])
 
 
 def test_a_thumbnailjob_created_while_the_operator_is_down_is_processed_on_start(cluster, ns, operators):
