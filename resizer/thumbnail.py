@@ -62,6 +62,8 @@ OUTPUT_FORMATS = {
     "gif": ("GIF", "image/gif", "gif", True),
 }
 apply_pillow_limits()  # the resizer is a single-threaded program: its limits are set once, here
+
+
 @dataclass(frozen=True)
 class ThumbnailSpec:
     """What to make: ``width`` x ``height`` pixels, a fit mode, an output format
