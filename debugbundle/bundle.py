@@ -202,13 +202,51 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def thumbnailjob_table(items: list[dict], now: datetime.datetime) -> str:
-    """The ``kubectl get thumbnailjobs``-like summary: NAME, PHASE, REASON, AGE, MESSAGE."""
+    """The ``kubectl get thumbnailjobs``-like summary: NAME, PHASE, REASON, JOB (``status.jobName``:
+    the Job, single or batch, that serves it), AGE, MESSAGE."""
     rows = []
     for tj in sorted(items, key=lambda o: o["metadata"].get("creationTimestamp") or ""):
         status = tj.get("status") or {}
         rows.append([tj["metadata"]["name"], status.get("phase") or "<none>", status.get("reason") or "<none>",
-                     age(tj["metadata"].get("creationTimestamp"), now), (status.get("message") or "")[:200]])
-    return table(["NAME", "PHASE", "REASON", "AGE", "MESSAGE"], rows) if rows else "No ThumbnailJobs.\n"
+                     status.get("jobName") or "<none>", age(tj["metadata"].get("creationTimestamp"), now),
+                     (status.get("message") or "")[:200]])
+    return table(["NAME", "PHASE", "REASON", "JOB", "AGE", "MESSAGE"], rows) if rows else "No ThumbnailJobs.\n"
+
+
+def batch_table(jobs: list[dict], pods: list[dict]) -> str:
+    """One row per item of every batch Job (annotation :data:`~thumbnailer.api.ANNOTATION_BATCH_ITEMS`):
+    JOB, ITEM (index), THUMBNAILJOB, OUTCOME, DETAIL.
+
+    The outcome is the item's line in the report of the Job's newest pod that has one
+    (:func:`~thumbnailer.api.parse_batch_report`); an item without a line is ``running`` while
+    the Job runs and ``unfinished`` after (the operator queues it again).
+    """
+    reports: dict[str, list[tuple[str, dict[int, tuple[str, str]]]]] = {}
+    for pod in pods:
+        job_name = (pod["metadata"].get("labels") or {}).get("batch.kubernetes.io/job-name")
+        for c in (pod.get("status") or {}).get("containerStatuses") or []:
+            report = api.parse_batch_report(((c.get("state") or {}).get("terminated") or {}).get("message") or "")
+            if job_name and report is not None:
+                reports.setdefault(job_name, []).append((pod["metadata"].get("creationTimestamp") or "", report))
+    rows = []
+    for job in sorted(jobs, key=lambda j: j["metadata"].get("creationTimestamp") or ""):
+        raw = (job["metadata"].get("annotations") or {}).get(api.ANNOTATION_BATCH_ITEMS)
+        try:
+            members = json.loads(raw) if raw else []
+        except ValueError:
+            members = []
+        if not isinstance(members, list):
+            continue
+        name = job["metadata"]["name"]
+        newest_first = [r for _, r in sorted(reports.get(name, []), key=lambda x: x[0], reverse=True)]
+        done = any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+                   for c in (job.get("status") or {}).get("conditions") or [])
+        for index, member in enumerate(members):
+            line = next((r[index] for r in newest_first if index in r), None)
+            outcome, detail = line or ("unfinished" if done else "running", "")
+            rows.append([name, str(index), (member or {}).get("name", "?") if isinstance(member, dict) else "?",
+                         outcome, detail[:200]])
+    return table(["JOB", "ITEM", "THUMBNAILJOB", "OUTCOME", "DETAIL"], rows) if rows else "No batch Jobs.\n"
 
 
 def event_time(event: dict) -> str:
@@ -485,6 +523,14 @@ def collect_objects(bundle: Bundle, kube: KubeReader, kind: str) -> str:
     return f"{len(items)} {kind}"
 
 
+def collect_batches(bundle: Bundle) -> str:
+    """``batches.txt``: every batch Job's items and their outcomes (:func:`batch_table`), from the
+    Jobs and pods already collected."""
+    text = batch_table(bundle.facts["jobs"], bundle.facts["pods"])
+    bundle.add("batches.txt", text)
+    return "no batch Jobs" if text.startswith("No ") else f"{len(text.splitlines()) - 1} batch items"
+
+
 def pods_for_logs(pods: list[dict]) -> tuple[list[dict], int]:
     """The operator, uploader and bundled MinIO pods (label ``app.kubernetes.io/component``) and the newest
     :data:`MAX_RESIZER_POD_LOGS` resizer pods (``app.kubernetes.io/managed-by=thumbnailer-operator``);
@@ -652,6 +698,10 @@ def collect(namespace: str, release: str | None = None, kubeconfig: str | None =
             bundle.fail(step, "not collected: no connection to the cluster (see the kubeconfig step)")
         else:
             bundle.run(step, run)
+    if "pods" in bundle.facts and "jobs" in bundle.facts:
+        bundle.run("batches", lambda: collect_batches(bundle))
+    else:
+        bundle.fail("batches", "not collected: the Jobs or pods could not be listed")
     if "pods" in bundle.facts:
         collect_logs(bundle, kube, bundle.facts["pods"])
     else:

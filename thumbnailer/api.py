@@ -95,10 +95,13 @@ BATCH_ITEM_FIELDS = {
     "fit": ResizerEnv.THUMBNAIL_FIT, "format": ResizerEnv.THUMBNAIL_FORMAT,
 }
 #: First line of a batch's termination message; one line per item with an outcome follows:
-#: ``<index> ok <extension> <width> <height> <bytes> <frames> <sourceFrames>``,
+#: ``<index> ok <extension> <contentType> <width> <height> <bytes> <frames> <sourceFrames>``,
 #: ``<index> failed <Reason>: <text>`` (final) or ``<index> retry <Reason>: <text>`` (run it again).
 #: Items without a line did not finish. The kubelet keeps at most 4096 bytes of it.
+#: ``resizer.batch.BatchReport`` writes it, :func:`parse_batch_report` reads it.
 BATCH_REPORT_HEADER = "thumbnailer-batch/v1"
+#: The outcomes a batch report line can give.
+BATCH_OUTCOMES = ("ok", "failed", "retry")
 #: A batch's CPU backstop: the kernel kills the pod this many seconds past the sum of its items' budgets.
 HARD_BATCH_GRACE_SECONDS = 10
 #: Largest ``BATCH_MAX_ITEMS``: every item's line must fit in the 4096-byte termination message.
@@ -184,3 +187,24 @@ ANNOTATION_SHA256 = f"{GROUP}/source-sha256"
 #: The resizer's container name, and the UID and GID it runs as (the image's USER).
 RESIZER_CONTAINER = "resizer"
 RESIZER_UID = 10001
+
+
+def parse_batch_report(text: str) -> dict[int, tuple[str, str]] | None:
+    """Read a batch pod's termination message (format: :data:`BATCH_REPORT_HEADER`).
+
+    Returns ``{item index: (outcome, rest of the line)}`` with ``outcome`` one of
+    :data:`BATCH_OUTCOMES`, for the items that have a line (the others did not finish), or
+    None when ``text`` is not a batch report (a single Job's ``<Reason>: <text>``, or empty).
+    Lines that are not ``<index> <outcome> ...`` are left out; a later line for the same
+    index wins.
+    """
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != BATCH_REPORT_HEADER:
+        return None
+    report: dict[int, tuple[str, str]] = {}
+    for line in lines[1:]:
+        index, _, rest = line.partition(" ")
+        outcome, _, rest = rest.partition(" ")
+        if index.isdigit() and outcome in BATCH_OUTCOMES:
+            report[int(index)] = (outcome, rest.strip())
+    return report

@@ -185,36 +185,31 @@ def batch_outcome(job: dict, pods: list[dict], member: dict, bucket: str, output
     if index is None:
         return None
     for pod in pods:
-        t = _terminated(pod)
-        lines = (t or {}).get("message", "").splitlines()
-        if not lines or lines[0].strip() != api.BATCH_REPORT_HEADER:
+        report = api.parse_batch_report((_terminated(pod) or {}).get("message", ""))
+        if report is None or index not in report:
             continue
-        for line in lines[1:]:
-            head, _, rest = line.partition(" ")
-            if head != str(index):
-                continue
-            kind, _, rest = rest.partition(" ")
-            if kind == "ok":
-                fields = rest.split()
-                if len(fields) != 7 or not all(f.isdigit() for f in fields[2:]):
-                    return None
-                ext, content_type, *numbers = fields
-                width, height, size, frames, source_frames = map(int, numbers)
-                return "ok", {"bucket": bucket, "key": f"{output_key}.{ext}", "width": width, "height": height,
-                              "contentType": content_type, "bytes": size, "frames": frames,
-                              "sourceFrames": source_frames}
-            if kind in ("failed", "retry"):
-                parsed = parse_termination_message(rest) or ("ResizerFailed", rest.strip() or "no message")
-                return kind, parsed
+        kind, rest = report[index]
+        if kind == "ok":
+            fields = rest.split()
+            if len(fields) != 7 or not all(f.isdigit() for f in fields[2:]):
+                return None
+            ext, content_type, *numbers = fields
+            width, height, size, frames, source_frames = map(int, numbers)
+            return "ok", {"bucket": bucket, "key": f"{output_key}.{ext}", "width": width, "height": height,
+                          "contentType": content_type, "bytes": size, "frames": frames,
+                          "sourceFrames": source_frames}
+        return kind, parse_termination_message(rest) or ("ResizerFailed", rest or "no message")
     return None
 
 
 def batch_failure(job: dict, pods: list[dict]) -> tuple[str, str]:
     """Why a batch Job's pod stopped before an item finished: (reason, message).
 
-    OOMKilled is ``OutOfMemory``; a message that is one ``<Reason>: <text>`` line (a batch
-    that could not start) is that reason; a pod killed by a signal is ``ResizerFailed``;
-    else the Job's own condition (``DeadlineExceeded``) or ``JobFailed``.
+    OOMKilled is ``OutOfMemory``; a report whose batch stopped at a ``retry`` line (the
+    store unreachable) is that line's reason for every item not reached; a message that is
+    one ``<Reason>: <text>`` line (a batch that could not start) is that reason; a pod killed
+    by a signal is ``ResizerFailed``; else the Job's own condition (``DeadlineExceeded``) or
+    ``JobFailed``.
     """
     finished = sorted(((t.get("finishedAt") or "", t) for t in (_terminated(p) for p in pods) if t),
                       key=lambda x: x[0], reverse=True)
@@ -222,10 +217,13 @@ def batch_failure(job: dict, pods: list[dict]) -> tuple[str, str]:
         if t.get("reason") == "OOMKilled":
             return "OutOfMemory", _oom_message(pods)
         text = t.get("message") or ""
-        if not text.startswith(api.BATCH_REPORT_HEADER):
+        report = api.parse_batch_report(text)
+        if report is None:
             parsed = parse_termination_message(text)
-            if parsed:
-                return parsed
+        else:
+            parsed = next((parse_termination_message(rest) for kind, rest in report.values() if kind == "retry"), None)
+        if parsed:
+            return parsed
         if t.get("exitCode", 0) >= 128:
             return "ResizerFailed", f"the resizer pod was killed (exit code {t['exitCode']}) before this item finished"
     failed = _job_condition(job, "Failed")

@@ -199,6 +199,9 @@ def test_why_a_batch_stopped_before_an_item():
     deadline = {**job, "status": {"conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
                                                   "message": "Job was active longer than specified deadline"}]}}
     assert batch_failure(deadline, [])[0] == "DeadlineExceeded"
+    report = f"{api.BATCH_REPORT_HEADER}\n0 ok jpg image/jpeg 1 1 1 1 1\n1 retry StoreUnavailable: refused"
+    outage = [pod(report, 75, "Error")]
+    assert batch_failure(job, outage) == ("StoreUnavailable", "refused")  # for the items it never reached
 
 
 def test_a_queued_again_member_names_no_job():
@@ -244,3 +247,15 @@ def test_a_slot_that_frees_takes_what_is_queued_oldest_first_up_to_the_batch_siz
     # t2 was taken meanwhile: its own admission gets that batch back instead of a second Job.
     again, _ = scheduler.admit(thumbnailjob("t2", created="2026-01-01T00:00:02Z"), create)
     assert again is batch and len(kube.jobs) == 2
+
+
+def test_the_batch_report_reads_back_as_the_resizer_wrote_it(tmp_path):
+    report = BatchReport(str(tmp_path / "termination-log"))
+    report.add(0, "ok", "png image/png 100 100 5120 1 1")
+    report.add(2, "failed", "CorruptImage: the image   is broken")
+    report.add(1, "retry", "StoreUnavailable: connection refused")
+    assert api.parse_batch_report((tmp_path / "termination-log").read_text()) == {
+        0: ("ok", "png image/png 100 100 5120 1 1"), 1: ("retry", "StoreUnavailable: connection refused"),
+        2: ("failed", "CorruptImage: the image is broken")}
+    assert api.parse_batch_report("CorruptImage: broken") is None and api.parse_batch_report("") is None
+    assert api.parse_batch_report(f"{api.BATCH_REPORT_HEADER}\nx ok a\n3 maybe b\n") == {}

@@ -79,15 +79,43 @@ def test_summaries():
             "status": {"phase": "Failed", "reason": "TruncatedImage", "message": "image file is truncated"}},
            {"metadata": {"name": "a", "creationTimestamp": "2026-01-02T11:59:30Z"}}]
     lines = db.thumbnailjob_table(tjs, NOW).splitlines()
-    assert lines[0].split() == ["NAME", "PHASE", "REASON", "AGE", "MESSAGE"]
-    assert lines[1].split()[:4] == ["b", "Failed", "TruncatedImage", "60m"]
-    assert lines[2].split() == ["a", "<none>", "<none>", "30s"]
+    tjs[0]["status"]["jobName"] = "thumbnail-batch-1a2b"
+    lines = db.thumbnailjob_table(tjs, NOW).splitlines()
+    assert lines[0].split() == ["NAME", "PHASE", "REASON", "JOB", "AGE", "MESSAGE"]
+    assert lines[1].split()[:5] == ["b", "Failed", "TruncatedImage", "thumbnail-batch-1a2b", "60m"]
+    assert lines[2].split() == ["a", "<none>", "<none>", "<none>", "30s"]
     assert db.age("2025-12-30T12:00:00Z", NOW) == "3d" and db.age(None, NOW) == "<unknown>"
     events = [{"lastTimestamp": "2026-01-02T11:00:05Z", "reason": "Late"},
               {"eventTime": "2026-01-02T11:00:01.123456Z", "reason": "Early"},
               {"metadata": {"creationTimestamp": "2026-01-02T11:00:03Z"}, "reason": "Middle"}]
     assert [e["reason"] for e in db.sort_events(events)] == ["Early", "Middle", "Late"]
     assert db.chart_from_labels([deployment([])])["version"] == "0.1.0"
+
+
+def batch_pod(job: str, created: str, message: str) -> dict:
+    return {"metadata": {"name": f"{job}-{created[-3:-1]}", "creationTimestamp": created,
+                         "labels": {"batch.kubernetes.io/job-name": job}},
+            "status": {"containerStatuses": [{"name": "resizer", "state": {"terminated": {"message": message}}}]}}
+
+
+def test_batches_table_shows_each_items_outcome_from_the_newest_report():
+    items = json.dumps([{"name": "cat", "uid": "u1"}, {"name": "dog", "uid": "u2"}, {"name": "emu", "uid": "u3"}])
+    job = {"metadata": {"name": "thumbnail-batch-1a", "creationTimestamp": "2026-01-02T11:00:00Z",
+                        "annotations": {db.api.ANNOTATION_BATCH_ITEMS: items}},
+           "status": {"conditions": [{"type": "Failed", "status": "True"}]}}
+    single = {"metadata": {"name": "cat-g1"}, "status": {}}
+    header = db.api.BATCH_REPORT_HEADER
+    old = batch_pod("thumbnail-batch-1a", "2026-01-02T11:00:01Z", f"{header}\n0 ok jpg image/jpeg 100 75 900 1 1")
+    new = batch_pod("thumbnail-batch-1a", "2026-01-02T11:00:09Z", f"{header}\n1 failed CorruptImage: broken")
+    rows = [line.split(None, 4) for line in db.batch_table([single, job], [new, old]).splitlines()]
+    assert rows[0] == ["JOB", "ITEM", "THUMBNAILJOB", "OUTCOME", "DETAIL"]
+    assert rows[1] == ["thumbnail-batch-1a", "0", "cat", "ok", "jpg image/jpeg 100 75 900 1 1"]
+    assert rows[2] == ["thumbnail-batch-1a", "1", "dog", "failed", "CorruptImage: broken"]
+    assert rows[3] == ["thumbnail-batch-1a", "2", "emu", "unfinished"]
+    assert len(rows) == 4  # the single Job has no rows
+    running = {**job, "status": {}}
+    assert db.batch_table([running], [])[:-1].splitlines()[3].split()[-1] == "running"
+    assert db.batch_table([single], []) == "No batch Jobs.\n"
 
 
 class Forbidden(Exception):
