@@ -25,7 +25,7 @@ from .jobs import batch_members
 from .kube import Kube
 from .leader import LeaderElector
 from .metrics import RECONCILE_ERRORS
-from .reconcile import Reconciler
+from .reconcile import Reconciler, finished_for_generation
 from .settings import OperatorSettings, namespace_patterns, plain_namespaces
 from .status import job_finished
 
@@ -107,10 +107,22 @@ def _reconcile(namespace: str, name: str) -> None:
 
 
 @kopf.on.event(api.GROUP, api.VERSION, api.PLURAL)
-def thumbnailjob_changed(type: str | None, name: str, namespace: str, **_) -> None:
-    """Any change to a ThumbnailJob (and the initial listing at start-up): reconcile it."""
-    if type != "DELETED":
-        _reconcile(namespace, name)
+def thumbnailjob_changed(type: str | None, body: kopf.Body, name: str, namespace: str, **_) -> None:
+    """Any change to a ThumbnailJob (and the initial listing at start-up): reconcile it.
+
+    One whose status is final for its generation is left alone (most such events are the
+    operator's own status write coming back); its Job's own events hand that Job to the TTL
+    controller, and a deletion is a change that is reconciled.
+    """
+    if type == "DELETED":
+        return
+    reconciler = _state["reconciler"]
+    settled = finished_for_generation(dict(body)) and not body.metadata.get("deletionTimestamp")
+    if settled and reconciler.finalizer_as_wanted(dict(body)):
+        return
+    if reconciler.own_write(namespace, name, body.metadata.get("resourceVersion", "")):
+        return  # the echo of our own status write
+    _reconcile(namespace, name)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_MANAGED_BY: MANAGED_BY})
@@ -119,7 +131,7 @@ def job_changed(type: str | None, body: kopf.Body, namespace: str, **_) -> None:
     settled: every member's outcome recorded, then the Job handed to the TTL controller);
     a finished or deleted Job frees a slot for what is queued."""
     job = dict(body)
-    if not _leading():
+    if not _leading() or not _state["reconciler"].job_event_news(job, deleted=type == "DELETED"):
         return
     if batch_members(job) and job_finished(job) and type != "DELETED":
         if not job["metadata"].get("labels", {}).get(LABEL_RECORDED):

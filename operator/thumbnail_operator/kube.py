@@ -150,11 +150,12 @@ class Kube:
         return _json(self._core.list_namespaced_pod(namespace, label_selector=f"batch.kubernetes.io/job-name={job_name}",
                                                     _preload_content=False))["items"]
 
-    def set_finalizer(self, tj: dict, finalizer: str, present: bool) -> bool:
+    def set_finalizer(self, tj: dict, finalizer: str, present: bool) -> dict | bool:
         """Add or remove ``finalizer`` on the ThumbnailJob, if it is unchanged since read.
 
-        A JSON patch guarded by a ``test`` of the resourceVersion; returns False on a
-        conflict (reconcile again) or if the object is gone.
+        A JSON patch guarded by a ``test`` of the resourceVersion; returns the object as
+        written, True if there was nothing to change, or False on a conflict (reconcile
+        again) or if the object is gone.
         """
         meta = tj["metadata"]
         current = meta.get("finalizers") or []
@@ -169,9 +170,9 @@ class Kube:
                 return True
             op = {"op": "remove", "path": f"/metadata/finalizers/{current.index(finalizer)}"}
         try:
-            self._custom.patch_namespaced_custom_object(api.GROUP, api.VERSION, meta["namespace"], api.PLURAL,
-                                                        meta["name"], [guard, op],
-                                                        _content_type="application/json-patch+json")
+            written = self._custom.patch_namespaced_custom_object(api.GROUP, api.VERSION, meta["namespace"],
+                                                                  api.PLURAL, meta["name"], [guard, op],
+                                                                  _content_type="application/json-patch+json")
         except ApiException as e:
             if e.status in (404, 409, 422):
                 logging.getLogger("thumbnail_operator").info(
@@ -179,22 +180,22 @@ class Kube:
                     e.status, e.reason)
                 return False
             raise
-        return True
+        return written
 
-    def patch_status(self, tj: dict, status: dict) -> bool:
+    def patch_status(self, tj: dict, status: dict) -> str | None:
         """Write ``status`` if ``tj`` is unchanged since it was read (resourceVersion precondition).
 
-        Returns False on a conflict (someone changed it meanwhile: reconcile again)
-        or if the ThumbnailJob is gone; raises other API errors.
+        Returns the resourceVersion written, or None on a conflict (someone changed it
+        meanwhile: reconcile again) or if the ThumbnailJob is gone; raises other API errors.
         """
         meta = tj["metadata"]
         body = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": status}
         try:
-            self._custom.patch_namespaced_custom_object_status(
+            written = self._custom.patch_namespaced_custom_object_status(
                 api.GROUP, api.VERSION, meta["namespace"], api.PLURAL, meta["name"], body,
                 _content_type="application/merge-patch+json")
         except ApiException as e:
             if e.status in (404, 409):
-                return False
+                return None
             raise
-        return True
+        return written["metadata"]["resourceVersion"]

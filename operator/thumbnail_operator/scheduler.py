@@ -70,6 +70,11 @@ class Scheduler:
                 del self._waiting[k]
             return result, 0
 
+    def queued(self, namespace: str, name: str) -> bool:
+        """Whether the ThumbnailJob waits in the queue."""
+        with self._lock:
+            return (namespace, name) in self._waiting
+
     def forget(self, namespace: str, name: str) -> None:
         """Drop a ThumbnailJob from the queue (it has a Job, finished, or is gone)."""
         with self._lock:
