@@ -43,8 +43,8 @@ from typing import TYPE_CHECKING, BinaryIO, Iterator
 from PIL import Image, ImageFile
 
 from thumbnailer.api import (DEFAULT_FIT, DEFAULT_HEIGHT, DEFAULT_MAX_ANIMATION_PIXELS, DEFAULT_MAX_FRAMES,
-                             DEFAULT_MAX_OUTPUT_PIXELS,
-                             DEFAULT_MAX_PIXELS, DEFAULT_WIDTH, ImageRejected)
+                             DEFAULT_MAX_OUTPUT_PIXELS, DEFAULT_MAX_PIXELS, DEFAULT_WIDTH, OUTPUT_EXTENSIONS,
+                             ImageRejected)
 from thumbnailer.sniff import (DECODER_ERRORS, STILL_FORMATS, apply_pillow_limits, check_output_budget, decoding,
                                gif_screen, load_plugins, open_image, source_frame_count)
 from thumbnailer.structure import MAX_JPEG_SCANS, count_jpeg_scans
@@ -56,10 +56,10 @@ if TYPE_CHECKING:  # imported where an image carries an ICC profile (_to_srgb), 
 
 #: Output formats: name -> (Pillow format, content type, file extension, carries alpha).
 OUTPUT_FORMATS = {
-    "jpeg": ("JPEG", "image/jpeg", "jpg", False),
-    "png": ("PNG", "image/png", "png", True),
-    "webp": ("WEBP", "image/webp", "webp", True),
-    "gif": ("GIF", "image/gif", "gif", True),
+    "jpeg": ("JPEG", "image/jpeg", OUTPUT_EXTENSIONS["jpeg"], False),
+    "png": ("PNG", "image/png", OUTPUT_EXTENSIONS["png"], True),
+    "webp": ("WEBP", "image/webp", OUTPUT_EXTENSIONS["webp"], True),
+    "gif": ("GIF", "image/gif", OUTPUT_EXTENSIONS["gif"], True),
 }
 apply_pillow_limits()  # the resizer is a single-threaded program: its limits are set once, here
 

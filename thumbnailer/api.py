@@ -33,6 +33,8 @@ DEFAULT_FIT = "cover"
 FITS = ("cover", "contain", "fill")
 #: spec.format; absent: chosen from the source (JPEG for opaque stills, PNG with alpha, GIF animated).
 OUTPUT_FORMATS = ("jpeg", "png", "webp", "gif")
+#: The thumbnail's object key is ``<prefix>/<namespace>/<name>.<extension>``, by output format.
+OUTPUT_EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "gif": "gif"}
 #: Largest spec.size.width and height, pixels.
 MAX_DIMENSION = 4096
 

@@ -98,12 +98,16 @@ def test_deletion_removes_the_thumbnail_and_only_sources_the_uploader_stored():
     uploaded = thumbnailjob()
     uploaded["metadata"]["labels"] = {"app.kubernetes.io/created-by": "thumbnailer-uploader"}
     uploaded["status"] = {"output": done}
-    assert objects_to_delete(uploaded, SETTINGS) == [("thumbs", "thumbnails/media/cat.jpg"),
-                                                     ("thumbs", "uploads/cat.jpg")]
+    # Every format's key under its name: a Job that finished after the deletion wrote one no status names.
+    thumbnails = [("thumbs", f"thumbnails/media/cat.{ext}") for ext in ("jpg", "png", "webp", "gif")]
+    assert objects_to_delete(uploaded, SETTINGS) == [*thumbnails, ("thumbs", "uploads/cat.jpg")]
     gitops = thumbnailjob()
     gitops["status"] = {"output": done}
-    assert objects_to_delete(gitops, SETTINGS) == [("thumbs", "thumbnails/media/cat.jpg")]
-    assert objects_to_delete(thumbnailjob(), SETTINGS) == []
+    assert objects_to_delete(gitops, SETTINGS) == thumbnails
+    assert objects_to_delete(thumbnailjob(), SETTINGS) == thumbnails
+    moved = thumbnailjob()
+    moved["status"] = {"output": {"bucket": "old", "key": "thumbs-v0/media/cat.png"}}  # an earlier output prefix
+    assert objects_to_delete(moved, SETTINGS) == [("old", "thumbs-v0/media/cat.png"), *thumbnails]
 
 
 def test_resizer_resources_come_from_the_settings(monkeypatch):
