@@ -165,3 +165,66 @@ def test_a_batch_pod_killed_midway_renders_only_its_unfinished_items_again(clust
         jobs = jobs_serving(api_client, ns, name)
         assert batch in jobs and len(jobs) == 2 and tjs[name]["status"]["jobName"] != batch
     assert thumbnail_size(cluster, tjs["m2-big"]["status"]["output"]["key"]) == (40, 30)
+
+
+def test_a_store_outage_midway_retries_only_the_items_not_finished(cluster, ns, operators, api_client):
+    put_source(cluster, "op/photo.jpg")
+    big = io.BytesIO()
+    Image.new("RGB", (8000, 6000), (30, 200, 30)).save(big, "PNG")  # about a second to decode
+    put_source(cluster, "op/big.png", big.getvalue(), "image/png")
+    operators(MAX_RUNNING_JOBS="1", BATCH_MAX_ITEMS="3", RESIZER_COMMAND=SLOW_RESIZER)
+    create(cluster, ns, ["blocker"])
+    wait_for(lambda: jobs_serving(api_client, ns, "blocker"), what="the first Job")
+    create(cluster, ns, ["o1-done", "o2-big", "o3-rest"], keys={"o2-big": "op/big.png"})
+    batch = wait_for(lambda: (j := jobs_serving(api_client, ns, "o1-done")) and j[0], timeout=90, what="the batch")
+    log = wait_for(lambda: (d := pod_dirs(cluster, ns, batch)) and d[0] / "resizer.termination-log", what="its pod")
+    wait_for(lambda: "\n0 ok " in (log.read_text() if log.exists() else ""), timeout=60, interval=0.02,
+             what="the batch's first item to finish")
+    cluster.s3.stop()  # while the big item is read or decoded: its write cannot happen
+    try:
+        wait_for(lambda: any(c["type"] == "Failed" and c["status"] == "True"
+                             for c in batch_job(api_client, ns, batch)["status"].get("conditions") or []),
+                 timeout=90, what="the batch to stop")
+        report = api.parse_batch_report(log.read_text())
+        assert report[0][0] == "ok" and report[1][0] == "retry" and 2 not in report, report
+        assert report[1][1].startswith("StoreUnavailable:")
+    finally:
+        cluster.s3.start()  # same port, credentials and data
+    tjs = wait_for(lambda: all_done(api_client, ns, 4), timeout=180, interval=1, what="all to finish")
+    assert all(t["status"]["phase"] == "Succeeded" for t in tjs.values()), {n: t["status"] for n, t in tjs.items()}
+    assert jobs_serving(api_client, ns, "o1-done") == [batch]  # finished before the outage: never redone
+    for name in ("o2-big", "o3-rest"):  # not finished: rendered again once the store is back
+        jobs = jobs_serving(api_client, ns, name)
+        assert batch in jobs and len(jobs) == 2 and tjs[name]["status"]["jobName"] != batch
+        assert thumbnail_size(cluster, tjs[name]["status"]["output"]["key"]) == (40, 30)
+
+
+def test_editing_or_deleting_a_member_while_its_batch_runs(cluster, ns, operators, api_client):
+    """As with a Job of its own: an edited member renders its new generation (after its batch, since
+    no ThumbnailJob is in two running Jobs), a deleted one is gone with its thumbnail."""
+    put_source(cluster, "op/photo.jpg")
+    operators(MAX_RUNNING_JOBS="1", BATCH_MAX_ITEMS="3", RESIZER_COMMAND=SLOW_RESIZER)
+    create(cluster, ns, ["blocker"])
+    wait_for(lambda: jobs_serving(api_client, ns, "blocker"), what="the first Job")
+    create(cluster, ns, ["e1-kept", "e2-edited", "e3-deleted"])
+    batch = wait_for(lambda: (j := jobs_serving(api_client, ns, "e1-kept")) and j[0], timeout=90, what="the batch")
+    assert jobs_serving(api_client, ns, "e3-deleted") == [batch]
+    wait_for(lambda: pod_dirs(cluster, ns, batch), what="its pod")  # running: the resizer sleeps 4 s first
+    cluster.kubectl("patch", api.PLURAL, "e2-edited", "-n", ns, "--type", "merge",
+                    "-p", json.dumps({"spec": {"size": {"width": 20, "height": 15}}}))
+    cluster.kubectl("delete", api.PLURAL, "e3-deleted", "-n", ns, "--wait=false")
+    wait_for(lambda: "e3-deleted" not in thumbnailjobs(api_client, ns), timeout=120, interval=1,
+             what="the deleted member to be gone")
+    tjs = wait_for(lambda: (t := thumbnailjobs(api_client, ns)) and all(
+        (o.get("status") or {}).get("phase") == "Succeeded"
+        and o["status"].get("observedGeneration") == o["metadata"]["generation"] for o in t.values()) and t,
+        timeout=180, interval=1, what="the others to finish")
+    assert sorted(tjs) == ["blocker", "e1-kept", "e2-edited"]
+    edited = tjs["e2-edited"]
+    assert edited["metadata"]["generation"] == 2 and edited["status"]["jobName"] != batch
+    assert thumbnail_size(cluster, edited["status"]["output"]["key"]) == (20, 15)
+    assert thumbnail_size(cluster, tjs["e1-kept"]["status"]["output"]["key"]) == (40, 30)
+    deleted_key = f"thumbnails/{ns}/e3-deleted.jpg"
+    assert deleted_key not in [o.object_name for o in cluster.s3.client().list_objects(
+        cluster.s3.bucket, prefix=f"thumbnails/{ns}/")]  # written by the batch, removed by the cleanup after it
+    cluster.s3.client().stat_object(cluster.s3.bucket, "op/photo.jpg")  # the shared source stays
