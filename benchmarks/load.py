@@ -21,7 +21,10 @@ on whatever machine runs it.
    clients can, then timed until every one has succeeded: jobs/s from the
    first POST to the last success.
 
-    python benchmarks/load.py [--seconds 10] [--clients 16] [--workers 4] [--lone 20] [--drain 300]
+2 and 3 run twice: today's mode (``BATCH_MAX_ITEMS=1``, one gunicorn worker) and
+batches of ``--batch`` with ``--workers`` workers, in the same run.
+
+    python benchmarks/load.py [--seconds 10] [--clients 16] [--workers 4] [--lone 20] [--drain 300] [--batch 20]
 """
 
 from __future__ import annotations
@@ -215,13 +218,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
-def end_to_end(cluster: LocalCluster, tmp: Path, mode: str, operator_env: dict[str, str],
+def end_to_end(cluster: LocalCluster, tmp: Path, mode: str, operator_env: dict[str, str], workers: int,
                args: argparse.Namespace) -> None:
-    """Lone-upload latency and drain rate with an operator configured by ``operator_env``; prints two rows."""
-    operator = start_operator(cluster, tmp / f"operator-{mode}", **operator_env)
+    """Lone-upload latency and drain rate with an operator configured by ``operator_env`` and an
+    uploader of ``workers`` gunicorn workers; prints two rows."""
+    operator = start_operator(cluster, tmp / f"operator-{len(list(tmp.glob('operator-*')))}", **operator_env)
     up: Component | None = None
     try:
-        up = start_uploader(cluster, tmp / f"uploader-e2e-{mode}", UPLOADER_WORKERS=str(args.workers))
+        up = start_uploader(cluster, tmp / f"uploader-e2e-{len(list(tmp.glob('uploader-e2e-*')))}",
+                            UPLOADER_WORKERS=str(workers))
         latencies = []
         for _ in range(args.lone):
             t0 = time.perf_counter()
@@ -240,10 +245,12 @@ def end_to_end(cluster: LocalCluster, tmp: Path, mode: str, operator_env: dict[s
         print(f"  {mode}: drain of {args.drain} uploads: {args.drain / elapsed:.1f} jobs/s "
               f"({elapsed:.1f} s; the POSTs took {posted:.1f} s)")
     finally:
+        # Deleted while this mode's operator still runs (its finalizer cleans up each one), and
+        # waited for, so that the next mode does not pay for this one's deletions.
+        cluster.kubectl("delete", "thumbnailjobs", "--all", "--wait=true", "--timeout=600s", check=False, timeout=660)
         if up is not None:
             up.process.stop()
         operator.process.stop()
-        cluster.kubectl("delete", "thumbnailjobs", "--all", "--wait=false", check=False, timeout=300)
 
 
 def main() -> int:
@@ -253,6 +260,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers for the compared mode")
     parser.add_argument("--lone", type=int, default=20, help="lone uploads timed one at a time")
     parser.add_argument("--drain", type=int, default=300, help="uploads in the drain run (0 skips it)")
+    parser.add_argument("--batch", type=int, default=20, help="BATCH_MAX_ITEMS of the compared mode")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk (make bench does)")
@@ -272,7 +280,9 @@ def main() -> int:
             cluster.kubectl("delete", "thumbnailjobs", "--all", "--wait=false", check=False, timeout=300)
             if args.lone or args.drain:
                 print(f"End to end, {DRAIN_IMAGE.name} ({DRAIN_IMAGE.stat().st_size} bytes):")
-                end_to_end(cluster, tmp_path, "one Job per ThumbnailJob", {}, args)
+                end_to_end(cluster, tmp_path, "one Job per ThumbnailJob, 1 worker", {"BATCH_MAX_ITEMS": "1"}, 1, args)
+                end_to_end(cluster, tmp_path, f"batches of {args.batch}, {args.workers} workers",
+                           {"BATCH_MAX_ITEMS": str(args.batch)}, args.workers, args)
         finally:
             cluster.stop()
     return 0
