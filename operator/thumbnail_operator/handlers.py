@@ -48,7 +48,7 @@ def configure(settings: kopf.OperatorSettings, **_) -> None:
         prefix=api.GROUP, key="last-handled-configuration")
     settings.posting.enabled = False
     settings.watching.server_timeout = 300
-    settings.execution.max_workers = 8
+    settings.execution.max_workers = 16
     ours = OperatorSettings()
     api_client = load_api_client()
     reconciler = _state["reconciler"] = Reconciler(Kube(api_client), ours)
@@ -96,11 +96,11 @@ async def _resync_forever() -> None:
             log.exception("resync failed")
 
 
-def _reconcile(namespace: str, name: str) -> None:
+def _reconcile(namespace: str, name: str, seen: dict | None = None) -> None:
     if not _leading():
         return  # a standby replica: the leader acts (and a new leader resyncs everything)
     try:
-        _state["reconciler"].reconcile(namespace, name)
+        _state["reconciler"].reconcile(namespace, name, seen)
     except Exception:
         RECONCILE_ERRORS.inc()
         raise  # Kopf logs it; the periodic resync tries again
@@ -122,7 +122,7 @@ def thumbnailjob_changed(type: str | None, body: kopf.Body, name: str, namespace
         return
     if reconciler.own_write(namespace, name, body.metadata.get("resourceVersion", "")):
         return  # the echo of our own status write
-    _reconcile(namespace, name)
+    _reconcile(namespace, name, dict(body))
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_MANAGED_BY: MANAGED_BY})

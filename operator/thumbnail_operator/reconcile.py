@@ -9,6 +9,7 @@ import secrets
 import threading
 import time
 from collections import defaultdict
+from typing import Any, Callable
 
 from thumbnailer import api
 from thumbnailer.api import LABEL_GENERATION, LABEL_THUMBNAILJOB
@@ -24,8 +25,9 @@ from .status import batch_failure, batch_outcome, desired_status, job_finished, 
 
 log = logging.getLogger("thumbnail_operator")
 _TERMINAL = (api.PHASE_SUCCEEDED, api.PHASE_FAILED)
-#: Members of a finished batch reconciled at once (each is a few API calls, mostly waiting on the server).
-SETTLE_THREADS = 4
+#: Requests for a batch's members made at once (their reconciles when it has finished, their
+#: JobCreated Events when it is created): each mostly waits on the API server.
+MEMBER_THREADS = 4
 #: Our own latest writes remembered per ThumbnailJob (their echoes may arrive after the next write).
 OWN_WRITES_KEPT = 3
 #: Holds a deleted ThumbnailJob until its objects are removed (the Delete policy).
@@ -107,13 +109,18 @@ class Reconciler:
         return (self.settings.object_deletion_policy == "Delete") == (FINALIZER in (tj["metadata"].get("finalizers")
                                                                                    or []))
 
-    def reconcile(self, namespace: str, name: str) -> str | None:
-        """Reconcile one ThumbnailJob; returns the phase it is in afterwards (None if it is gone)."""
-        with self._locks[(namespace, name)]:
-            return self._reconcile(namespace, name)
+    def reconcile(self, namespace: str, name: str, seen: dict | None = None) -> str | None:
+        """Reconcile one ThumbnailJob; returns the phase it is in afterwards (None if it is gone).
 
-    def _reconcile(self, namespace: str, name: str) -> str | None:
-        tj = self.kube.get_thumbnailjob(namespace, name)
+        ``seen``: the ThumbnailJob as the watch event that triggers this showed it, used instead
+        of reading it again. One that has changed since is safe: every write is guarded by its
+        resourceVersion, and a conflict leaves the work to the change's own event.
+        """
+        with self._locks[(namespace, name)]:
+            return self._reconcile(namespace, name, seen)
+
+    def _reconcile(self, namespace: str, name: str, seen: dict | None) -> str | None:
+        tj = seen if seen is not None else self.kube.get_thumbnailjob(namespace, name)
         if tj is None or tj["metadata"].get("deletionTimestamp"):
             self._locks.pop((namespace, name), None)
             self._own_writes.pop((namespace, name), None)
@@ -124,8 +131,11 @@ class Reconciler:
                 if not (self.batching and any(not job_finished(j) for j in self.kube.member_jobs(namespace, name))):
                     self._clean_up(tj)
             return None
+        # Never reconciled (no status, no finalizer yet): no Job can serve it, since a Job is only
+        # created once the finalizer is in place, and the Jobs are not read.
+        wants_finalizer = self.settings.object_deletion_policy == "Delete"
+        new = wants_finalizer and not tj.get("status") and FINALIZER not in (tj["metadata"].get("finalizers") or [])
         if not self.finalizer_as_wanted(tj):
-            wants_finalizer = self.settings.object_deletion_policy == "Delete"
             written = self.kube.set_finalizer(tj, FINALIZER, wants_finalizer)
             if not written:
                 return (tj.get("status") or {}).get("phase")  # changed meanwhile: its next event reconciles
@@ -145,17 +155,18 @@ class Reconciler:
             self.scheduler.forget(namespace, name)
             return status["phase"]
         if self.batching:
-            return self._write(tj, *self._member_state(tj))
-        job = self.kube.get_job(namespace, jname)
+            return self._write(tj, *self._member_state(tj, new))
+        job = None if new else self.kube.get_job(namespace, jname)
         position = None
         if job is None:
-            job, position = self.scheduler.admit(tj, lambda members: self._start(tj, jname))
+            job, position = self._admit(tj, lambda members, events: self._start(tj, jname, events))
         else:
             self.scheduler.forget(namespace, name)
         pods = self.kube.job_pods(namespace, jname) if job is not None else []
         return self._write(tj, job, pods, position)
 
-    def _member_state(self, tj: dict) -> tuple[dict | None, list[dict], int | None, tuple | None, str | None]:
+    def _member_state(self, tj: dict, new: bool = False
+                      ) -> tuple[dict | None, list[dict], int | None, tuple | None, str | None]:
         """With batches: (the Job that decides, its pods, queue position, outcome, queue message) for ``tj``.
 
         Read off every Job with ``tj``'s member label, single or batch: a running one serves
@@ -163,11 +174,13 @@ class Reconciler:
         ThumbnailJob is ever in two running Jobs; an earlier generation's single Job is stopped,
         as without batches); a finished single Job's conditions are its outcome; a finished
         batch's report has a line for it or not. Without a final outcome, ``tj`` is admitted
-        again, until it has failed ``job_backoff_limit + 1`` batches.
+        again, until it has failed ``job_backoff_limit + 1`` batches. ``new``: ``tj`` was never
+        reconciled, so no Job serves it (they are not read).
         """
         meta = tj["metadata"]
         namespace, name, gen = meta["namespace"], meta["name"], meta["generation"]
-        jobs = sorted(self.kube.member_jobs(namespace, name), key=lambda j: j["metadata"].get("creationTimestamp", ""))
+        jobs = [] if new else sorted(self.kube.member_jobs(namespace, name),
+                                     key=lambda j: j["metadata"].get("creationTimestamp", ""))
         running = [j for j in jobs if not job_finished(j)]
         if running:
             job = running[-1]
@@ -196,8 +209,7 @@ class Reconciler:
         if len(failed_batches) > self.settings.job_backoff_limit:
             job, pods, retry = failed_batches[0]
             return job, pods, None, ("failed", retry[1] if retry else batch_failure(job, pods)), None
-        job, position = self.scheduler.admit(tj, self._start_members,
-                                             seen=frozenset(j["metadata"]["name"] for j in jobs))
+        job, position = self._admit(tj, self._start_members, seen=frozenset(j["metadata"]["name"] for j in jobs))
         if job is not None and job_finished(job):  # another admission's Job, already done: its settling decides
             return None, [], 0, None, None
         return job, [], position, None, None
@@ -260,8 +272,20 @@ class Reconciler:
                             f"generation {gen}: rendering again; removed the Jobs of earlier generations: "
                             f"{', '.join(superseded)}")
 
-    def _start(self, tj: dict, jname: str) -> dict:
-        """Create the Job for ``tj``'s generation (stopping Jobs of older generations first)."""
+    def _admit(self, tj: dict, create: Callable[[list[dict], list[tuple]], dict],
+               seen: frozenset[str] = frozenset()) -> tuple[dict | None, int]:
+        """:meth:`Scheduler.admit` with ``create(members, events)``: the Events ``create`` adds to
+        ``events`` (``Kube.event`` arguments) are posted once the scheduler's lock is released,
+        since every admission waits for that lock and each Event is a request."""
+        events: list[tuple] = []
+        try:
+            return self.scheduler.admit(tj, lambda members: create(members, events), seen=seen)
+        finally:
+            _for_each(lambda args: self.kube.event(*args), events)
+
+    def _start(self, tj: dict, jname: str, events: list[tuple]) -> dict:
+        """Create the Job for ``tj``'s generation (stopping Jobs of older generations first); its
+        JobCreated Event goes to ``events``."""
         meta = tj["metadata"]
         namespace, name, gen = meta["namespace"], meta["name"], meta["generation"]
         status = tj.get("status") or {}
@@ -272,24 +296,24 @@ class Reconciler:
         BATCH_ITEMS.observe(1)
         log.info("created Job %s/%s for generation %s", namespace, jname, gen,
                  extra={"thumbnailjob": f"{namespace}/{name}"})
-        self.kube.event(tj, "Normal", "JobCreated", f"created Job {jname} for generation {gen}")
+        events.append((tj, "Normal", "JobCreated", f"created Job {jname} for generation {gen}"))
         return job
 
-    def _start_members(self, members: list[dict]) -> dict:
+    def _start_members(self, members: list[dict], events: list[tuple]) -> dict:
         """Create the Job for ``members`` (the first, then other queued ThumbnailJobs of its namespace):
-        the first one's own Job when it is alone, else a batch Job with a fresh name."""
+        the first one's own Job when it is alone, else a batch Job with a fresh name. Their
+        JobCreated Events go to ``events``."""
         if len(members) == 1:
             meta = members[0]["metadata"]
-            return self._start(members[0], job_name(meta["name"], meta["generation"]))
+            return self._start(members[0], job_name(meta["name"], meta["generation"]), events)
         name = f"thumbnail-batch-{secrets.token_hex(5)}"
         job = self.kube.create_job(build_batch_job(members, self.settings, name))
         JOBS_CREATED.inc()
         BATCH_ITEMS.observe(len(members))
         namespace = members[0]["metadata"]["namespace"]
         log.info("created batch Job %s/%s for %d ThumbnailJobs", namespace, name, len(members))
-        for tj in members:
-            self.kube.event(tj, "Normal", "JobCreated", f"created batch Job {name} for generation "
-                            f"{tj['metadata']['generation']}, with {len(members) - 1} other ThumbnailJobs")
+        events += [(tj, "Normal", "JobCreated", f"created batch Job {name} for generation "
+                    f"{tj['metadata']['generation']}, with {len(members) - 1} other ThumbnailJobs") for tj in members]
         return job
 
     def settle(self, job: dict) -> None:
@@ -297,20 +321,28 @@ class Reconciler:
         queued again), then hand the Job to the TTL controller. Raises what a reconcile raises,
         leaving the Job unmarked for the next try (the resync)."""
         namespace = job["metadata"]["namespace"]
-        names = [member["name"] for member in batch_members(job)]
-        with concurrent.futures.ThreadPoolExecutor(min(SETTLE_THREADS, len(names) or 1)) as pool:
-            for done in [pool.submit(self.reconcile, namespace, name) for name in names]:
-                done.result()  # re-raises a member's error: the Job stays unmarked
+        # A member's error is raised here: the Job stays unmarked.
+        _for_each(lambda name: self.reconcile(namespace, name), [member["name"] for member in batch_members(job)])
         self.kube.mark_recorded(namespace, job["metadata"]["name"], self.settings.job_ttl_seconds_after_finished)
 
     def fill(self) -> None:
-        """Start the queued ThumbnailJobs that fit in the free slots (after a Job finished)."""
-        for namespace, name in self.scheduler.next_up():
+        """Start queued ThumbnailJobs while there are free slots (after a Job finished).
+
+        One at a time, the oldest not yet tried, with the free slots counted again after each:
+        an admission may take many queued ThumbnailJobs into one batch, so the slots free at the
+        start say nothing about which ThumbnailJobs are still queued after the first one.
+        """
+        tried: set[tuple[str, str]] = set()
+        while True:
+            key = next((k for k in self.scheduler.next_up() if k not in tried), None)
+            if key is None:
+                return
+            tried.add(key)
             try:
-                self.reconcile(namespace, name)
+                self.reconcile(*key)
             except Exception:  # the resync retries it
                 RECONCILE_ERRORS.inc()
-                log.exception("starting %s/%s failed", namespace, name)
+                log.exception("starting %s/%s failed", *key)
 
     def _announce(self, tj: dict, new: dict) -> None:
         """An Event (and a metric) for a phase the ThumbnailJob just entered."""
@@ -379,3 +411,15 @@ class Reconciler:
 
 def _seconds(timestamp: str) -> float:
     return datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+
+
+def _for_each(fn: Callable[[Any], object], items: list) -> None:
+    """``fn(item)`` for every item, :data:`MEMBER_THREADS` at a time (in this thread when there is
+    one); waits for all, then raises the first error."""
+    if len(items) <= 1:
+        for item in items:
+            fn(item)
+        return
+    with concurrent.futures.ThreadPoolExecutor(min(MEMBER_THREADS, len(items))) as pool:
+        for done in [pool.submit(fn, item) for item in items]:
+            done.result()

@@ -249,6 +249,26 @@ def test_a_slot_that_frees_takes_what_is_queued_oldest_first_up_to_the_batch_siz
     assert again is batch and len(kube.jobs) == 2
 
 
+def test_an_arrival_behind_a_queue_with_no_free_slot_is_queued_without_reading_the_jobs():
+    kube = FakeKube()
+    scheduler = Scheduler(kube, max_running=1, namespaces=lambda: [""], batch_max_items=3)
+    reads = []
+    kube.unrecorded_jobs = lambda namespaces, keep: reads.append(1) or list(kube.jobs)
+
+    def create(members):
+        kube.jobs.append(build_job(members[0], SETTINGS))
+        return kube.jobs[-1]
+
+    assert scheduler.admit(thumbnailjob("t0", created="2026-01-01T00:00:00Z"), create)[0] is not None
+    assert scheduler.admit(thumbnailjob("t1", created="2026-01-01T00:00:01Z"), create) == (None, 0)
+    assert len(reads) == 2  # the head of the queue reads them
+    assert scheduler.admit(thumbnailjob("t2", created="2026-01-01T00:00:02Z"), create) == (None, 1)
+    assert len(reads) == 2 and scheduler.queued("media", "t2")  # behind t1, no slot free: not read
+    # t0 was put into a Job by this scheduler: admitted again, it is checked (and finds its Job).
+    assert scheduler.admit(thumbnailjob("t0", created="2026-01-01T00:00:00Z"), create)[0] is kube.jobs[0]
+    assert len(reads) == 3 and len(kube.jobs) == 1
+
+
 def test_the_batch_report_reads_back_as_the_resizer_wrote_it(tmp_path):
     report = BatchReport(str(tmp_path / "termination-log"))
     report.add(0, "ok", "png image/png 100 100 5120 1 1")
