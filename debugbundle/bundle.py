@@ -745,7 +745,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"debug bundle: could not write {output}", file=sys.stderr)
         return 1
     failed = bundle.failures
-    print(f"wrote {output} ({len(bundle.files) + 1} files, {len(failed)} steps failed, "
+    print(f"wrote {output} ({len(bundle.files) + 1} files, {len(failed)} step{'' if len(failed) == 1 else 's'} failed, "
           f"{time.monotonic() - started:.1f} s)")
     for step, error in failed:
         print(f"  FAILED {step}: {error}", file=sys.stderr)

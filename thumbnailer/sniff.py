@@ -213,7 +213,7 @@ def decoding(what: str, max_pixels: int) -> Iterator[None]:
                                              f"(decompression bomb protection): {describe(e)}") from e
     except OSError as e:
         if "truncated" in str(e) or "not enough data" in str(e).lower():
-            raise ImageRejected("TruncatedImage", "the image file is truncated (incomplete upload?)") from e
+            raise ImageRejected("TruncatedImage", f"{what} is truncated: the file ends before its image data does") from e
         raise ImageRejected("CorruptImage", f"{what} cannot be decoded ({describe(e)})") from e
     except DECODER_ERRORS as e:
         raise ImageRejected("CorruptImage", f"{what} cannot be decoded ({describe(e)})") from e
