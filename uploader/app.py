@@ -65,6 +65,21 @@ class UploaderApp(falcon.App):
         return super().__call__(env, start)
 
 
+class OptionsAnswer:
+    """Falcon middleware: ``OPTIONS`` on a route answers ``204 No Content`` with an ``Allow``
+    header that names OPTIONS too, as a 405 on the same route does. Falcon's default responder
+    answers 200 with an empty body (and an ``application/json`` type) and leaves OPTIONS out of
+    ``Allow``; RFC 9110 9.3.7 says a 200 should carry a representation, and 204 says there is none."""
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource, req_succeeded: bool) -> None:
+        if req.method != "OPTIONS" or resource is None or not req_succeeded or resp.status not in (200, falcon.HTTP_200):
+            return
+        allowed = [m.strip() for m in (resp.get_header("Allow") or "").split(",") if m.strip()]
+        resp.status = falcon.HTTP_204
+        resp.set_header("Allow", ", ".join([*allowed, *([] if "OPTIONS" in allowed else ["OPTIONS"])]))
+        resp.content_type = None
+
+
 def object_store(settings: UploaderSettings) -> ObjectStore:
     """The store as ``S3_ENDPOINT`` and the uploader's credentials reach it."""
     return ObjectStore(Endpoint(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key,
@@ -80,7 +95,7 @@ def create_app(settings: UploaderSettings | None = None, store: ObjectStore | No
     store = store or object_store(settings)
     jobs = jobs or ThumbnailJobs(load_api_client(urllib3.Timeout(connect=3, read=15)), settings.namespace)
     uploads = Uploads(settings, store, jobs)
-    app = UploaderApp(socket_timeout=settings.body_read_timeout_seconds, middleware=[RequestContext()])
+    app = UploaderApp(socket_timeout=settings.body_read_timeout_seconds, middleware=[RequestContext(), OptionsAnswer()])
     app.req_options.strip_url_path_trailing_slash = True
     app.set_error_serializer(serialize_error)
     add_error_handlers(app)

@@ -242,3 +242,16 @@ def test_gunicorns_own_refusals_are_written_as_problem_json():
     assert {"Connection: close", "Content-Type: application/problem+json", f"Content-Length: {len(body)}"} <= set(lines)
     assert json.loads(body) == {"type": "https://thumbnailer.dev/problems/internal-server-error",
                                 "title": "Internal Server Error", "status": 500}  # no empty detail
+
+
+def test_options_is_204_naming_every_method_as_a_405_does():
+    client, _, _ = make_client()
+    for path in ("/v1/jobs", "/v1/jobs/tj-1", "/v1/jobs/tj-1/thumbnail", "/healthz"):
+        options = client.simulate_options(path)
+        assert options.status_code == 204 and options.text == "", path
+        assert "content-type" not in {k.lower() for k in options.headers}, path
+        refused = client.simulate_request("TRACE", path)
+        assert refused.status_code == 405
+        allow = {m.strip() for m in options.headers["Allow"].split(",")}
+        assert "OPTIONS" in allow and allow == {m.strip() for m in refused.headers["Allow"].split(",")}, path
+    assert client.simulate_options("/no/such/route").status_code == 404
