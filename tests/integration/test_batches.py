@@ -141,20 +141,28 @@ def resizer_pid(pod_dir: Path) -> int | None:
     return None
 
 
-def test_a_batch_pod_killed_midway_renders_only_its_unfinished_items_again(cluster, ns, operators, api_client):
+def batch_past_its_first_item(cluster, ns: str, operators, api_client, names: list[str]) -> tuple[str, Path]:
+    """A batch of ``names`` (the second one a big PNG, about a second to decode) queued behind a
+    blocker, waited for until its first item has finished; returns (its Job's name, its pod's
+    termination log)."""
     put_source(cluster, "op/photo.jpg")
     big = io.BytesIO()
-    Image.new("RGB", (8000, 6000), (200, 30, 30)).save(big, "PNG")  # about a second to decode: time to kill
+    Image.new("RGB", (8000, 6000), (200, 30, 30)).save(big, "PNG")
     put_source(cluster, "op/big.png", big.getvalue(), "image/png")
     operators(MAX_RUNNING_JOBS="1", BATCH_MAX_ITEMS="3", RESIZER_COMMAND=SLOW_RESIZER)
     create(cluster, ns, ["blocker"])
     wait_for(lambda: jobs_serving(api_client, ns, "blocker"), what="the first Job")
-    create(cluster, ns, ["m1-done", "m2-big", "m3-rest"], keys={"m2-big": "op/big.png"})
-    batch = wait_for(lambda: (j := jobs_serving(api_client, ns, "m1-done")) and j[0], timeout=90, what="the batch")
-    assert jobs_serving(api_client, ns, "m3-rest") == [batch]
+    create(cluster, ns, names, keys={names[1]: "op/big.png"})
+    batch = wait_for(lambda: (j := jobs_serving(api_client, ns, names[0])) and j[0], timeout=90, what="the batch")
+    assert jobs_serving(api_client, ns, names[2]) == [batch]
     log = wait_for(lambda: (d := pod_dirs(cluster, ns, batch)) and d[0] / "resizer.termination-log", what="its pod")
     wait_for(lambda: "\n0 ok " in (log.read_text() if log.exists() else ""), timeout=60, interval=0.02,
              what="the batch's first item to finish")
+    return batch, log
+
+
+def test_a_batch_pod_killed_midway_renders_only_its_unfinished_items_again(cluster, ns, operators, api_client):
+    batch, log = batch_past_its_first_item(cluster, ns, operators, api_client, ["m1-done", "m2-big", "m3-rest"])
     pid = wait_for(lambda: resizer_pid(log.parent), what="the resizer process")
     os.kill(pid, signal.SIGKILL)  # midway: the big item is decoding
     tjs = wait_for(lambda: all_done(api_client, ns, 4), timeout=180, interval=1, what="all to finish")
@@ -168,18 +176,7 @@ def test_a_batch_pod_killed_midway_renders_only_its_unfinished_items_again(clust
 
 
 def test_a_store_outage_midway_retries_only_the_items_not_finished(cluster, ns, operators, api_client):
-    put_source(cluster, "op/photo.jpg")
-    big = io.BytesIO()
-    Image.new("RGB", (8000, 6000), (30, 200, 30)).save(big, "PNG")  # about a second to decode
-    put_source(cluster, "op/big.png", big.getvalue(), "image/png")
-    operators(MAX_RUNNING_JOBS="1", BATCH_MAX_ITEMS="3", RESIZER_COMMAND=SLOW_RESIZER)
-    create(cluster, ns, ["blocker"])
-    wait_for(lambda: jobs_serving(api_client, ns, "blocker"), what="the first Job")
-    create(cluster, ns, ["o1-done", "o2-big", "o3-rest"], keys={"o2-big": "op/big.png"})
-    batch = wait_for(lambda: (j := jobs_serving(api_client, ns, "o1-done")) and j[0], timeout=90, what="the batch")
-    log = wait_for(lambda: (d := pod_dirs(cluster, ns, batch)) and d[0] / "resizer.termination-log", what="its pod")
-    wait_for(lambda: "\n0 ok " in (log.read_text() if log.exists() else ""), timeout=60, interval=0.02,
-             what="the batch's first item to finish")
+    batch, log = batch_past_its_first_item(cluster, ns, operators, api_client, ["o1-done", "o2-big", "o3-rest"])
     cluster.s3.stop()  # while the big item is read or decoded: its write cannot happen
     try:
         wait_for(lambda: any(c["type"] == "Failed" and c["status"] == "True"
