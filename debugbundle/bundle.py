@@ -230,13 +230,7 @@ def batch_table(jobs: list[dict], pods: list[dict]) -> str:
                 reports.setdefault(job_name, []).append((pod["metadata"].get("creationTimestamp") or "", report))
     rows = []
     for job in sorted(jobs, key=lambda j: j["metadata"].get("creationTimestamp") or ""):
-        raw = (job["metadata"].get("annotations") or {}).get(api.ANNOTATION_BATCH_ITEMS)
-        try:
-            members = json.loads(raw) if raw else []
-        except ValueError:
-            members = []
-        if not isinstance(members, list):
-            continue
+        members = api.batch_members(job)
         name = job["metadata"]["name"]
         newest_first = [r for _, r in sorted(reports.get(name, []), key=lambda x: x[0], reverse=True)]
         done = any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
@@ -244,8 +238,7 @@ def batch_table(jobs: list[dict], pods: list[dict]) -> str:
         for index, member in enumerate(members):
             line = next((r[index] for r in newest_first if index in r), None)
             outcome, detail = line or ("unfinished" if done else "running", "")
-            rows.append([name, str(index), (member or {}).get("name", "?") if isinstance(member, dict) else "?",
-                         outcome, detail[:200]])
+            rows.append([name, str(index), member.get("name", "?"), outcome, detail[:200]])
     return table(["JOB", "ITEM", "THUMBNAILJOB", "OUTCOME", "DETAIL"], rows) if rows else "No batch Jobs.\n"
 
 

@@ -7,6 +7,8 @@ image holds only this module of the package) import it, and nothing here is spel
 checks that the two agree.
 """
 
+import json
+
 GROUP = "thumbnailer.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -210,3 +212,16 @@ def parse_batch_report(text: str) -> dict[int, tuple[str, str]] | None:
         if index.isdigit() and outcome in BATCH_OUTCOMES:
             report[int(index)] = (outcome, rest.strip())
     return report
+
+
+def batch_members(job: dict) -> list[dict]:
+    """A batch Job's members (``{"name", "uid", "generation"}``, in item order) from its annotation
+    :data:`ANNOTATION_BATCH_ITEMS`; [] for a single Job or an unreadable annotation."""
+    raw = ((job.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_BATCH_ITEMS)
+    if not raw:
+        return []
+    try:
+        members = json.loads(raw)
+    except ValueError:
+        return []
+    return [m for m in members if isinstance(m, dict)] if isinstance(members, list) else []

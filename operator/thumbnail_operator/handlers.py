@@ -116,13 +116,13 @@ def thumbnailjob_changed(type: str | None, body: kopf.Body, name: str, namespace
     """
     if type == "DELETED":
         return
-    reconciler = _state["reconciler"]
-    settled = finished_for_generation(dict(body)) and not body.metadata.get("deletionTimestamp")
-    if settled and reconciler.finalizer_as_wanted(dict(body)):
+    reconciler, tj = _state["reconciler"], dict(body)
+    settled = finished_for_generation(tj) and not body.metadata.get("deletionTimestamp")
+    if settled and reconciler.finalizer_as_wanted(tj):
         return
     if reconciler.own_write(namespace, name, body.metadata.get("resourceVersion", "")):
         return  # the echo of our own status write
-    _reconcile(namespace, name, dict(body))
+    _reconcile(namespace, name, tj)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_MANAGED_BY: MANAGED_BY})

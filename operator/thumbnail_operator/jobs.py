@@ -6,7 +6,7 @@ import hashlib
 import json
 
 from thumbnailer import api
-from thumbnailer.api import (ANNOTATION_BATCH_ITEMS, LABEL_BATCH, LABEL_GENERATION, LABEL_MANAGED_BY,
+from thumbnailer.api import (ANNOTATION_BATCH_ITEMS, batch_members, LABEL_BATCH, LABEL_GENERATION, LABEL_MANAGED_BY,
                              LABEL_MEMBER_PREFIX, LABEL_THUMBNAILJOB, MANAGED_BY, PERMANENT_EXIT_CODES,
                              RESIZER_CONTAINER, RESIZER_UID)
 from thumbnailer.api import ResizerEnv as E
@@ -121,18 +121,6 @@ def build_batch_job(tjs: list[dict], settings: OperatorSettings, name: str) -> d
             "template": {"metadata": {"labels": labels}, "spec": _pod_spec(settings, env)},
         },
     }
-
-
-def batch_members(job: dict) -> list[dict]:
-    """A batch Job's members (``{"name", "uid", "generation"}``, in item order); [] for a single Job."""
-    raw = ((job.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_BATCH_ITEMS)
-    if not raw:
-        return []
-    try:
-        members = json.loads(raw)
-    except ValueError:
-        return []
-    return [m for m in members if isinstance(m, dict)] if isinstance(members, list) else []
 
 
 def claimed_members(job: dict) -> set[tuple[str, str]]:
