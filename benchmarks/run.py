@@ -134,7 +134,9 @@ def cold_process_ms() -> dict[str, float]:
 
     return {"python -c pass": median_run("pass"),
             "import resizer.thumbnail (Pillow, the imaging core)": median_run("import resizer.thumbnail"),
-            "import thumbnailer.objectstore (minio, urllib3)": median_run("import thumbnailer.objectstore"),
+            "import resizer.s3 (obstore, the resizer's S3 client)": median_run("import resizer.s3"),
+            "import thumbnailer.objectstore (minio, urllib3: the uploader's, not in a pod)":
+                median_run("import thumbnailer.objectstore"),
             POD_START_FIGURE: median_run("import resizer.__main__"),
             POD_RUN_FIGURE: median_run(POD_RUN)}
 

@@ -29,7 +29,7 @@ import tempfile
 
 from thumbnailer.api import (EXIT_BAD_IMAGE, EXIT_CONFIG, EXIT_INTERNAL, EXIT_OK, EXIT_RETRYABLE, ImageRejected,
                              ResizerEnv)
-from thumbnailer.objectstore import StoreRefused, StoreUnavailable
+from thumbnailer.storetypes import StoreRefused, StoreUnavailable
 
 from .budget import cpu_budget
 from .settings import ResizerSettings, SettingsError
@@ -50,7 +50,7 @@ def run(settings: ResizerSettings, hard_cpu_limit: bool = False, store: ResizerS
     backstop, for the program only). ``store``: a client to reuse (a batch), else one
     is made from ``settings``. Raises :class:`ImageRejected` (``TooComplex``
     past the budget), :class:`SourceMissing`, or the store's
-    :class:`~thumbnailer.objectstore.StoreRefused` or :class:`~thumbnailer.objectstore.StoreUnavailable`.
+    :class:`~thumbnailer.storetypes.StoreRefused` or :class:`~thumbnailer.storetypes.StoreUnavailable`.
     """
     store = store or ResizerStore(settings)
     with tempfile.TemporaryFile() as spool:

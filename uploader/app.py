@@ -7,7 +7,8 @@ import falcon
 import urllib3
 
 from thumbnailer.kubeclient import load_api_client
-from thumbnailer.objectstore import Endpoint, ObjectStore, Tuning
+from thumbnailer.objectstore import ObjectStore
+from thumbnailer.storetypes import Endpoint, Tuning
 from thumbnailer.sniff import apply_pillow_limits
 
 from .errors import add_error_handlers

@@ -11,7 +11,7 @@ exception                                      status  problem ``type`` slug
 :class:`~uploader.uploads.JobNotFound`         404     ``job-not-found``
 :class:`~uploader.thumbnailjobs.ContinueExpired` 410   ``continue-expired``
 :class:`~uploader.idempotency.KeyReused`       422     ``idempotency-key-reused``
-:class:`~thumbnailer.objectstore.StoreError`   503     ``object-store-unavailable`` (``Retry-After``)
+:class:`~thumbnailer.storetypes.StoreError`    503     ``object-store-unavailable`` (``Retry-After``)
 :class:`~uploader.thumbnailjobs.ClusterUnavailable` 503 ``kubernetes-api-unavailable`` (``Retry-After``)
 =============================================  ======  ==============================================
 """
@@ -23,7 +23,7 @@ from typing import Callable
 import falcon
 
 from thumbnailer.api import ImageRejected
-from thumbnailer.objectstore import StoreError
+from thumbnailer.storetypes import StoreError
 
 from .idempotency import InvalidKey, KeyReused
 from .observability import DEPENDENCY_ERRORS

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import falcon
 
-from thumbnailer.objectstore import ObjectMissing, ObjectStore, StoreError
+from thumbnailer.objectstore import ObjectStore
+from thumbnailer.storetypes import ObjectMissing, StoreError
 
 from .errors import RETRY_AFTER_SECONDS
 from .idempotency import check_key

@@ -1,6 +1,6 @@
 """What the API does, free of HTTP: accept an upload (store its source, create its ThumbnailJob),
 find a job, list a page of jobs. Failures are raised as the collaborators' own exceptions
-(:class:`~thumbnailer.objectstore.StoreError`, :class:`~uploader.thumbnailjobs.ClusterUnavailable`,
+(:class:`~thumbnailer.storetypes.StoreError`, :class:`~uploader.thumbnailjobs.ClusterUnavailable`,
 :class:`~thumbnailer.api.ImageRejected`, :class:`~uploader.idempotency.KeyReused`, :class:`JobNotFound`);
 :mod:`uploader.errors` turns each into its problem+json answer.
 """
@@ -11,7 +11,8 @@ import logging
 from dataclasses import dataclass
 
 from thumbnailer import api
-from thumbnailer.objectstore import ObjectStore, StoreError
+from thumbnailer.objectstore import ObjectStore
+from thumbnailer.storetypes import StoreError
 from thumbnailer.sniff import STILL_FORMATS, check_output_budget
 
 from . import manifest

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from thumbnailer import api
-from thumbnailer.objectstore import Endpoint, ObjectStore, Tuning
+from thumbnailer.objectstore import ObjectStore
+from thumbnailer.storetypes import Endpoint, Tuning
 
 from .jobs import output_key
 from .settings import OperatorSettings

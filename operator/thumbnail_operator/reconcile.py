@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from thumbnailer import api
 from thumbnailer.api import LABEL_GENERATION, LABEL_THUMBNAILJOB
-from thumbnailer.objectstore import StoreError
+from thumbnailer.storetypes import StoreError
 
 from .cleanup import cleanup_store, objects_to_delete
 from .jobs import batch_members, build_batch_job, build_job, job_name, label_value, member_label, output_key

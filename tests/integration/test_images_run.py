@@ -86,10 +86,11 @@ def test_make_images_builds_both_images_small_non_root_and_labelled(built):
 
 
 @pytest.mark.parametrize("image, packages, absent", [
-    # The resizer image holds the contract and the header checks of thumbnailer/, not its client loader.
+    # The resizer image holds the contract and the header checks of thumbnailer/, not its client loader,
+    # and obstore as its S3 client, not minio (resizer/s3.py).
     ("resizer", ["resizer", "thumbnailer"],
-     ["thumbnailer.kubeclient", "uploader", "thumbnail_operator", "devcluster", "debugbundle", "kopf", "falcon",
-      "kubernetes"]),
+     ["thumbnailer.kubeclient", "thumbnailer.objectstore", "uploader", "thumbnail_operator", "devcluster",
+      "debugbundle", "kopf", "falcon", "kubernetes", "minio", "urllib3"]),
     # The uploader sniffs headers with thumbnailer.sniff: no resizer code in this image.
     ("operator", ["thumbnail_operator", "uploader", "thumbnailer", "gunicorn.app.wsgiapp"],
      ["resizer", "devcluster", "debugbundle", "pytest", "simplejpeg", "numpy"]),

@@ -76,9 +76,11 @@ def test_an_unreachable_store_exits_75_so_the_job_retries(cluster, tmp_path):
 
 def test_a_key_the_store_refuses_is_permanent_not_an_outage(cluster, tmp_path):
     # A 351-byte key (342 ASCII letters and three 3-byte characters): valid for S3 clients and
-    # under S3's 1024 bytes, answered 400 BadRequest by this store. Retrying gets the same answer.
+    # under S3's 1024 bytes, answered 400 KeyTooLongError by this store (in the GET's error body;
+    # a HEAD's 400 has no body and said only BadRequest). Retrying gets the same answer.
     code, message = run_resizer(cluster, tmp_path, SOURCE_KEY="a" * 342 + "€€€")
-    assert code == 78 and message.startswith("StoreRejected: reading s3://"), message
+    assert code == 65 and message.startswith("InvalidSourceKey: the store refuses the key 'aaa"), message
+    assert message.endswith("(KeyTooLongError)")
     assert "\n" not in message
 
 

@@ -17,7 +17,7 @@ from thumbnail_operator.settings import OperatorSettings
 from thumbnail_operator.status import batch_failure, batch_outcome, desired_status
 from thumbnailer import api
 from thumbnailer.api import EXIT_CONFIG, EXIT_OK, EXIT_RETRYABLE, ImageRejected
-from thumbnailer.objectstore import StoreUnavailable
+from thumbnailer.storetypes import StoreUnavailable
 
 SETTINGS = OperatorSettings(s3_endpoint="s3.example:9000", s3_bucket="thumbs", batch_max_items=5)
 SHARED = {"S3_ENDPOINT": "127.0.0.1:9", "S3_ACCESS_KEY": "a", "S3_SECRET_KEY": "s", "OUTPUT_BUCKET": "thumbs"}

@@ -6,7 +6,7 @@ import io
 import logging
 
 import pytest
-from minio.error import S3Error
+from obstore.exceptions import GenericError
 from PIL import Image
 
 import resizer.__main__ as program
@@ -50,8 +50,11 @@ def test_check_source_names_a_long_key_in_one_cut_line():
     assert e.value.reason == "InvalidSourceKey" and "\n" not in e.value.message and len(e.value.message) < 400
 
 
-def s3_error(code: str) -> S3Error:
-    return S3Error(None, code, "refused", "/thumbs/k", "req", "host")  # type: ignore[arg-type]
+def s3_error(code: str, status: int = 400) -> GenericError:
+    """What obstore raises for an S3 error answer (the message of object_store's RetryError)."""
+    return GenericError(f"Generic S3 error: Error performing GET http://127.0.0.1:9/thumbs/k in 1ms - Server returned "
+                        f"non-2xx status code: {status} Whatever: <?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                        f"<Error><Code>{code}</Code><Message>no</Message></Error>\n\nDebug source:\nGeneric {{")
 
 
 @pytest.mark.parametrize("code,reason", [
@@ -64,17 +67,10 @@ def test_the_servers_refusal_of_a_name_is_permanent_not_an_outage(monkeypatch, c
     def refuse(*args, **kwargs):
         raise s3_error(code)
 
-    monkeypatch.setattr(store._store._client, "stat_object", refuse)
+    monkeypatch.setattr("resizer.s3.obstore.get", refuse)
     with pytest.raises(ImageRejected) as e:
         store.download("thumbs", "uploads/cat.jpg", io.BytesIO(), 100)
     assert e.value.reason == reason and code in e.value.message
-
-
-class Answer:
-    """The part of an HTTP response S3Error keeps: its status."""
-
-    def __init__(self, status):
-        self.status = status
 
 
 @pytest.mark.parametrize("status,code,outcome", [
@@ -83,12 +79,10 @@ class Answer:
     (500, "InternalError", None),
 ])
 def test_a_store_refusal_is_permanent_and_an_outage_is_retried(monkeypatch, tmp_path, status, code, outcome):
-    from minio import Minio
-
     def refuse(*args, **kwargs):
-        raise S3Error(Answer(status), code, "no", "/thumbs/k", "req", "host")  # type: ignore[arg-type]
+        raise s3_error(code, status)
 
-    monkeypatch.setattr(Minio, "stat_object", refuse)
+    monkeypatch.setattr("resizer.s3.obstore.get", refuse)
     exit_code, message = run_main(monkeypatch, tmp_path)
     if outcome is None:
         assert exit_code == EXIT_RETRYABLE and message == f"StoreUnavailable: reading s3://thumbs/uploads/cat.jpg: {code}"

@@ -9,7 +9,7 @@ import pytest
 
 from test_uploader_api import FakeJobs, FakeStore
 from thumbnailer import api
-from thumbnailer.objectstore import StoreUnavailable
+from thumbnailer.storetypes import StoreUnavailable
 from uploader import manifest
 from uploader.idempotency import InvalidKey, KeyReused, check_key, check_same_request
 from uploader.intake import Upload

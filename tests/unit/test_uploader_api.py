@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from urllib3 import encode_multipart_formdata
 
-from thumbnailer.objectstore import StoreUnavailable
+from thumbnailer.storetypes import StoreUnavailable
 from uploader.app import create_app
 from uploader.settings import UploaderSettings
 from uploader.thumbnailjobs import AlreadyExists, ClusterUnavailable
