@@ -26,7 +26,7 @@ TUNING = Tuning(connect=5, read=60, retries=2, backoff=0.5, pool_size=2)
 
 #: The bucket names S3 clients accept (minio-py's ``helpers.check_bucket_name``, the rules of AWS's
 #: "Bucket naming rules" before 2018, which MinIO and Ceph still take): 3-63 characters.
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-:]{1,61}[a-z0-9]$")
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-:]{1,61}[a-z0-9]$", re.IGNORECASE)
 _IPV4 = re.compile(r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])\.){3}"
                    r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])$")
 
@@ -40,8 +40,9 @@ def check_source(bucket: str, key: str) -> None:
 
     The checks of the ``minio`` client (``check_bucket_name``, ``check_object_name``), which
     the uploader's requests pass through: a key that is blank or has a ``.`` or ``..`` path
-    segment, a bucket name that is not 3-63 lowercase letters, digits, ``.`` and ``-``, looks
-    like an IP address, or has ``..``, ``.-`` or ``-.``.
+    segment, a bucket name that is not 3-63 letters, digits, ``.``, ``-``, ``_`` or ``:``, looks
+    like an IP address, has ``..``, ``.-`` or ``-.``, or ends with a suffix S3 reserves
+    (``-s3alias``, ``--ol-s3``).
     The CRD refuses the same keys and buckets; this covers the environment
     variables set any other way. Raises :class:`ImageRejected` with reason
     ``InvalidSourceBucket`` or ``InvalidSourceKey`` (permanent, exit 65).
@@ -57,11 +58,13 @@ def check_source(bucket: str, key: str) -> None:
 def _bucket_name_problem(bucket: str) -> str | None:
     """What is wrong with ``bucket`` as a bucket name, or None."""
     if not _BUCKET_NAME.match(bucket):
-        return "it must be 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit"
+        return "it must be 3-63 letters, digits, '.', '-', '_' or ':', starting and ending with a letter or digit"
     if _IPV4.match(bucket):
         return "it must not be formatted as an IP address"
     if any(pair in bucket for pair in ("..", ".-", "-.")):
         return "it contains '..', '.-' or '-.'"
+    if bucket.endswith(("-s3alias", "--ol-s3")):
+        return "the suffixes '-s3alias' and '--ol-s3' are reserved by S3"
     return None
 
 

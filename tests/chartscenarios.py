@@ -15,6 +15,7 @@ import io
 import json
 import subprocess
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,9 +180,26 @@ def test_the_resizer_container_is_non_root_read_only_and_has_no_token(release):
 
 
 def helm_upgrade(release, *values: str) -> None:
+    """Upgrade the release and wait until only the new operator pods run and one of them leads.
+
+    ``helm --wait`` returns once the new pods are ready, which can be before the Deployment has
+    stopped the last old pod: that one may still hold the Lease and reconcile with the old values.
+    """
     proc = release.cluster.helm("upgrade", RELEASE, str(CHART), "--namespace", release.namespace, *release.values,
                                 *values, "--wait", "--timeout", "4m", check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    deadline = time.monotonic() + 120
+    while True:
+        pods = json.loads(release.kubectl("get", "pods", "-l", "app.kubernetes.io/component=operator",
+                                          "-o", "json").stdout)["items"]
+        lease = json.loads(release.kubectl("get", "lease", "thumbnailer-operator", "-o", "json").stdout)
+        holder = lease["spec"].get("holderIdentity") or ""
+        hashes = {p["metadata"]["labels"].get("pod-template-hash") for p in pods}
+        if (len(hashes) == 1 and not any(p["metadata"].get("deletionTimestamp") for p in pods)
+                and any(holder.startswith(p["metadata"]["name"] + "_") for p in pods)):
+            return
+        assert time.monotonic() < deadline, f"old operator pods still run or none leads: {hashes}, {holder!r}"
+        time.sleep(1)
 
 
 def jobs_of(release) -> dict[str, list[str]]:

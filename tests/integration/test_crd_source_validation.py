@@ -68,7 +68,7 @@ def test_a_bucket_the_store_refuses_is_rejected(cluster, crd, namespace, bucket,
     out = apply(cluster, namespace, {"key": "uploads/cat.jpg", "bucket": bucket})
     assert out.returncode != 0
     assert "spec.source.bucket: Invalid value" in out.stderr and message in out.stderr, out.stderr
-    with pytest.raises(ImageRejected) as e:  # the minio client refuses every one of them as well
+    with pytest.raises(ImageRejected) as e:  # the resizer refuses every one of them as well
         check_source(bucket, "uploads/cat.jpg")
     assert e.value.reason == "InvalidSourceBucket"
 

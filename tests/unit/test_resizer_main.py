@@ -160,3 +160,23 @@ def test_object_keys_are_taken_exactly_with_their_spaces():
         (" cat.jpg ", "thumbs/ cat.jpg", "old .png")
     with pytest.raises(SettingsError, match="SOURCE_KEY is required"):
         ResizerSettings.from_env({**ENV, "SOURCE_KEY": "   "})
+
+
+@pytest.mark.parametrize("bucket", ["thumbs", "a.b-c", "ab", "a" * 64, "Photos", "my_bucket", "a:b", "my..bucket",
+                                    "my.-bucket", "my-.bucket", "192.168.10.1", "999.1.1.1", "photos-s3alias",
+                                    "photos--ol-s3", "xn--photos", "-photos", "photos-", ""])
+def test_the_resizer_refuses_exactly_the_bucket_names_the_uploaders_minio_client_refuses(bucket):
+    """The resizer has no minio (resizer/s3.py); its bucket check keeps minio-py's rules (check_bucket_name)."""
+    from minio.helpers import check_bucket_name
+    try:
+        check_bucket_name(bucket)
+        minio_refuses = False
+    except ValueError:
+        minio_refuses = True
+    try:
+        check_source(bucket, "uploads/cat.jpg")
+        ours_refuses = False
+    except ImageRejected as e:
+        assert e.reason == "InvalidSourceBucket"
+        ours_refuses = True
+    assert ours_refuses == minio_refuses
