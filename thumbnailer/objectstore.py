@@ -15,7 +15,7 @@ import urllib3
 from minio import Minio
 from minio.error import S3Error
 
-from .storetypes import Endpoint, ObjectInfo, ObjectMissing, ObjectTooLarge, StoreError, StoreUnavailable, Tuning, classify
+from .storetypes import Endpoint, ObjectInfo, ObjectMissing, StoreError, StoreUnavailable, Tuning, classify
 
 #: HTTP statuses urllib3 retries itself (``Tuning.retries`` times).
 RETRY_STATUSES = (500, 502, 503, 504)
@@ -42,8 +42,6 @@ class ObjectStore:
 
     #: Bytes per part of a multipart upload (S3's minimum part is 5 MiB).
     PART_SIZE = 8 * 1024 * 1024
-    #: Bytes read from a response at a time.
-    CHUNK = 1024 * 1024
 
     def __init__(self, endpoint: Endpoint, tuning: Tuning | None = None):
         tuning = tuning or Tuning()
@@ -77,30 +75,6 @@ class ObjectStore:
         headers = response.headers
         return response, ObjectInfo(headers.get("ETag", "").strip('"'), int(headers.get("Content-Length", 0)),
                                     headers.get("Content-Type", "application/octet-stream"))
-
-    def copy_to(self, bucket: str, key: str, into: BinaryIO, max_bytes: int) -> int:
-        """Copy ``bucket/key`` into the file ``into``; returns its size in bytes.
-
-        Raises :class:`ObjectTooLarge` past ``max_bytes``, decided from the object's size before
-        reading when the store gives it, and while streaming in any case.
-        """
-        doing = f"reading s3://{bucket}/{key}"
-        with _errors(doing):
-            size = self._client.stat_object(bucket, key).size
-            if size is not None and size > max_bytes:
-                raise ObjectTooLarge(size, max_bytes)
-            response = self._client.get_object(bucket, key)
-            try:
-                total = 0
-                for chunk in response.stream(self.CHUNK):
-                    total += len(chunk)
-                    if total > max_bytes:
-                        raise ObjectTooLarge(None, max_bytes)
-                    into.write(chunk)
-                return total
-            finally:
-                response.close()
-                response.release_conn()
 
     def remove(self, bucket: str, key: str) -> None:
         """Delete ``bucket/key``; one that does not exist (or whose bucket does not) is already gone."""
