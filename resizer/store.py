@@ -119,7 +119,7 @@ class ResizerStore:
         says so (``NoSuchBucket``), or, for a store whose 404 has no body, the bucket is asked about."""
         if error.bucket_missing:
             return True
-        if "HTTP 404" not in str(error):
+        if error.code:  # the answer named what is missing: the object (NoSuchKey)
             return False
         try:
             return not self._store.bucket_exists(bucket)

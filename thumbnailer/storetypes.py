@@ -39,11 +39,13 @@ class StoreError(Exception):
 
 
 class ObjectMissing(StoreError):
-    """The object does not exist; ``bucket_missing``: because its bucket does not (``NoSuchBucket``)."""
+    """The object does not exist; ``bucket_missing``: because its bucket does not (``NoSuchBucket``);
+    ``code``: the answer's S3 error code, ``""`` when it had none (a 404 without a body) and so did
+    not say which of the two is missing."""
 
-    def __init__(self, message: str, bucket_missing: bool = False):
+    def __init__(self, message: str, bucket_missing: bool = False, code: str = ""):
         super().__init__(message)
-        self.bucket_missing = bucket_missing
+        self.bucket_missing, self.code = bucket_missing, code
 
 
 class StoreUnavailable(StoreError):
@@ -82,7 +84,7 @@ def classify(code: str, status: int, doing: str) -> StoreError:
     mapping. ``code`` is the S3 error code of the answer's XML body (``""`` when it has none, as a
     ``HEAD`` answer), ``status`` its HTTP status."""
     if code in MISSING_CODES or (not code and status == 404):
-        return ObjectMissing(f"{doing}: {code or 'HTTP 404'}", bucket_missing=code == "NoSuchBucket")
+        return ObjectMissing(f"{doing}: {code or 'HTTP 404'}", bucket_missing=code == "NoSuchBucket", code=code)
     code = code or f"HTTP {status}"
     if code in BAD_KEY_CODES:
         return NameRefused("key", code, doing)

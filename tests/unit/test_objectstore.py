@@ -78,3 +78,4 @@ def test_a_404_without_a_body_is_object_missing_not_knowing_why():
         "Object at location k not found: Error performing HEAD http://127.0.0.1:9/b/k in 5ms - Server returned "
         "non-2xx status code: 404 Not Found: \n\nDebug source:\nNotFound {"), "reading s3://b/k")
     assert type(error) is ObjectMissing and not error.bucket_missing and str(error) == "reading s3://b/k: HTTP 404"
+    assert error.code == ""
