@@ -140,9 +140,12 @@ def desired_status(tj: dict, job: dict | None, pods: list[dict], now: str,
         if parsed:
             reason, message = parsed
         status["completionTime"] = rfc3339(failed.get("lastTransitionTime")) or now
-    elif job is not None and _any_started(pods):
+    elif job is not None and (_any_started(pods) or (
+            old.get("phase") == api.PHASE_RUNNING and old.get("jobName") == job["metadata"]["name"]
+            and old.get("observedGeneration") == gen)):
         # Once a pod has started, stay Running until the Job finishes (no flapping back to
-        # Pending between a pod's exit and the Job's condition, or between retries).
+        # Pending between a pod's exit and the Job's condition, or between retries, or when
+        # the pods were read before the status that already says Running).
         phase, reason, message = api.PHASE_RUNNING, "Rendering", "the resizer is making the thumbnail"
     elif job is None and queue_position is not None:
         phase, reason = api.PHASE_PENDING, "Queued"

@@ -159,3 +159,15 @@ def test_a_new_generation_clears_the_previous_completion_time():
     running = desired_status(tj(old, generation=2), job(active=1), [pod("Running")], NOW)
     assert running["phase"] == "Running" and running["observedGeneration"] == 2
     assert "completionTime" in running and running["completionTime"] is None
+
+
+def test_running_stays_running_when_the_pods_were_read_before_the_status_said_so():
+    # A batch's pods are read once per Job event, possibly before a member's status was written
+    # Running from a later read: that older view must not send it back to Pending.
+    running = desired_status(tj(), job(active=1), [pod("Running")], NOW)
+    again = desired_status(tj(running), job(active=1), [pod("Pending")], NOW)
+    assert again["phase"] == "Running" and again["reason"] == "Rendering"
+    # ... but only for the same Job and generation: a member queued again into another Job starts over.
+    other = {**job(active=1), "metadata": {"name": "thumbnail-batch-b"}}
+    assert desired_status(tj(running), other, [pod("Pending")], NOW)["phase"] == "Pending"
+    assert desired_status(tj(running, generation=2), job(active=1), [pod("Pending")], NOW)["phase"] == "Pending"
