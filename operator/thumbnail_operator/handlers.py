@@ -114,9 +114,10 @@ def thumbnailjob_changed(type: str | None, body: kopf.Body, name: str, namespace
     operator's own status write coming back); its Job's own events hand that Job to the TTL
     controller, and a deletion is a change that is reconciled.
     """
+    reconciler, tj = _state["reconciler"], dict(body)
+    reconciler.observe(tj, deleted=type == "DELETED")
     if type == "DELETED":
         return
-    reconciler, tj = _state["reconciler"], dict(body)
     settled = finished_for_generation(tj) and not body.metadata.get("deletionTimestamp")
     if settled and reconciler.finalizer_as_wanted(tj):
         return
@@ -141,9 +142,11 @@ def job_changed(type: str | None, body: kopf.Body, namespace: str, **_) -> None:
                 RECONCILE_ERRORS.inc()
                 raise  # Kopf logs it; the periodic resync settles it again
     else:
-        for ref in body.metadata.get("ownerReferences") or []:
-            if ref.get("kind") == api.KIND and ref.get("apiVersion", "").startswith(api.GROUP + "/"):
-                _reconcile(namespace, ref["name"])
+        try:
+            _state["reconciler"].follow(job, deleted=type == "DELETED")
+        except Exception:
+            RECONCILE_ERRORS.inc()
+            raise  # Kopf logs it; the periodic resync tries again
     if job_finished(job) or type == "DELETED":
         _state["reconciler"].fill()
 

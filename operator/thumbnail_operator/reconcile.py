@@ -16,7 +16,7 @@ from thumbnailer.api import LABEL_GENERATION, LABEL_THUMBNAILJOB
 from thumbnailer.storetypes import StoreError
 
 from .cleanup import cleanup_store, objects_to_delete
-from .jobs import batch_members, build_batch_job, build_job, job_name, label_value, member_label, output_key
+from .jobs import batch_members, build_batch_job, claimed_members, build_job, job_name, label_value, member_label, output_key
 from .kube import Kube
 from .metrics import BATCH_ITEMS, JOBS_CREATED, QUEUED, RECONCILE_ERRORS, THUMBNAILJOBS, TIME_TO_SUCCEEDED
 from .scheduler import Scheduler
@@ -32,6 +32,14 @@ MEMBER_THREADS = 4
 OWN_WRITES_KEPT = 3
 #: Holds a deleted ThumbnailJob until its objects are removed (the Delete policy).
 FINALIZER = f"{api.GROUP}/finalizer"
+
+
+class _Conflict(Exception):
+    """A write to the ThumbnailJob was refused: it changed since it was read (resourceVersion)."""
+
+    def __init__(self, phase: str | None):
+        super().__init__(phase)
+        self.phase = phase
 
 
 def finished_for_generation(tj: dict) -> bool:
@@ -59,6 +67,8 @@ class Reconciler:
         # key -> resourceVersions of our latest writes (finalizer, status), newest last
         self._own_writes: dict[tuple[str, str], list[str]] = {}
         self._job_states: dict[str, tuple] = {}  # Job uid -> what its last handled event showed
+        # key -> the unsettled ThumbnailJob as its latest watch event showed it (see observe())
+        self._latest: dict[tuple[str, str], dict] = {}
         self._patterns = namespace_patterns(settings.watch_namespace)
         self.scheduler = Scheduler(kube, settings.max_running_jobs, self._listing_scope,
                                    lambda namespace: namespace_watched(namespace, self._patterns),
@@ -104,24 +114,53 @@ class Reconciler:
         self._job_states[meta.get("uid", "")] = state
         return True
 
+    def observe(self, tj: dict, deleted: bool = False) -> None:
+        """Keep ``tj`` as a watch event showed it (``deleted``: the event said it is gone).
+
+        An informer's cache, kept only while a ThumbnailJob is unsettled: a reconcile started by
+        one of its Jobs' events (:meth:`follow`, :meth:`settle`) reads it here instead of from the
+        API server. Under a burst those reads were most of the operator's requests: each event of
+        a batch Job reconciled all its members. A stale copy only costs a refused write (its
+        resourceVersion precondition) and one read (:meth:`reconcile`). Watch events of one
+        object arrive in order, so the copy is never older than one already seen.
+        """
+        key = (tj["metadata"]["namespace"], tj["metadata"]["name"])
+        if deleted or (finished_for_generation(tj) and not tj["metadata"].get("deletionTimestamp")):
+            self._latest.pop(key, None)
+        else:
+            self._latest[key] = tj
+
     def finalizer_as_wanted(self, tj: dict) -> bool:
         """Whether ``tj`` has the finalizer exactly when the object-deletion policy is ``Delete``."""
         return (self.settings.object_deletion_policy == "Delete") == (FINALIZER in (tj["metadata"].get("finalizers")
                                                                                    or []))
 
-    def reconcile(self, namespace: str, name: str, seen: dict | None = None) -> str | None:
+    def reconcile(self, namespace: str, name: str, seen: dict | None = None,
+                  serving: tuple[dict, list[dict]] | None = None) -> str | None:
         """Reconcile one ThumbnailJob; returns the phase it is in afterwards (None if it is gone).
 
-        ``seen``: the ThumbnailJob as the watch event that triggers this showed it, used instead
-        of reading it again. One that has changed since is safe: every write is guarded by its
-        resourceVersion, and a conflict leaves the work to the change's own event.
+        ``seen``: the ThumbnailJob as a watch event, the cache (:meth:`observe`) or a listing
+        showed it, used instead of reading it again. One that has changed since is safe: every
+        write is guarded by its resourceVersion, and a refused write reads it again and
+        reconciles once more. ``serving``: a Job that serves it, as an event showed it, and that
+        Job's pods, read once for all its members (see :meth:`_member_state`).
         """
         with self._locks[(namespace, name)]:
-            return self._reconcile(namespace, name, seen)
+            if seen is not None:
+                try:
+                    return self._reconcile(namespace, name, seen, serving)
+                except _Conflict:
+                    pass  # changed since: read it again
+            try:
+                return self._reconcile(namespace, name, self.kube.get_thumbnailjob(namespace, name), serving)
+            except _Conflict as e:  # changed again meanwhile: that change's own event reconciles it
+                return e.phase
 
-    def _reconcile(self, namespace: str, name: str, seen: dict | None) -> str | None:
-        tj = seen if seen is not None else self.kube.get_thumbnailjob(namespace, name)
+    def _reconcile(self, namespace: str, name: str, tj: dict | None,
+                   serving: tuple[dict, list[dict]] | None = None) -> str | None:
         if tj is None or tj["metadata"].get("deletionTimestamp"):
+            if tj is None:
+                self._latest.pop((namespace, name), None)
             self._locks.pop((namespace, name), None)
             self._own_writes.pop((namespace, name), None)
             self.scheduler.forget(namespace, name)
@@ -138,7 +177,7 @@ class Reconciler:
         if not self.finalizer_as_wanted(tj):
             written = self.kube.set_finalizer(tj, FINALIZER, wants_finalizer)
             if not written:
-                return (tj.get("status") or {}).get("phase")  # changed meanwhile: its next event reconciles
+                raise _Conflict((tj.get("status") or {}).get("phase"))
             tj = written if isinstance(written, dict) else self.kube.get_thumbnailjob(namespace, name)
             if tj is None:
                 return None
@@ -155,7 +194,11 @@ class Reconciler:
             self.scheduler.forget(namespace, name)
             return status["phase"]
         if self.batching:
-            return self._write(tj, *self._member_state(tj, new))
+            return self._write(tj, *self._member_state(tj, new, serving))
+        if serving is not None and serving[0]["metadata"]["name"] == jname:
+            job, pods = serving
+            self.scheduler.forget(namespace, name)
+            return self._write(tj, job, pods, None)
         job = None if new else self.kube.get_job(namespace, jname)
         position = None
         if job is None:
@@ -165,7 +208,7 @@ class Reconciler:
         pods = self.kube.job_pods(namespace, jname) if job is not None else []
         return self._write(tj, job, pods, position)
 
-    def _member_state(self, tj: dict, new: bool = False
+    def _member_state(self, tj: dict, new: bool = False, serving: tuple[dict, list[dict]] | None = None
                       ) -> tuple[dict | None, list[dict], int | None, tuple | None, str | None]:
         """With batches: (the Job that decides, its pods, queue position, outcome, queue message) for ``tj``.
 
@@ -175,10 +218,22 @@ class Reconciler:
         as without batches); a finished single Job's conditions are its outcome; a finished
         batch's report has a line for it or not. Without a final outcome, ``tj`` is admitted
         again, until it has failed ``job_backoff_limit + 1`` batches. ``new``: ``tj`` was never
-        reconciled, so no Job serves it (they are not read).
+        reconciled, so no Job serves it (they are not read). ``serving``: a Job and its pods,
+        from an event; when it renders ``tj``'s current generation and decides on its own
+        (it runs, it is a finished single Job, or its report has a final line for ``tj``),
+        ``tj``'s other Jobs are not listed. No other Job can decide then: no ThumbnailJob is
+        ever in two running Jobs, an edit made meanwhile is a newer generation, and a later Job
+        for this generation exists only after a retry line.
         """
         meta = tj["metadata"]
         namespace, name, gen = meta["namespace"], meta["name"], meta["generation"]
+        bucket, key = self.settings.s3_bucket, output_key(self.settings, namespace, name)
+        if serving is not None and serving[0]["metadata"].get("labels", {}).get(member_label(name)) == str(gen):
+            job, pods = serving
+            outcome = batch_outcome(job, pods, meta, bucket, key) if job_finished(job) and batch_members(job) else None
+            if not job_finished(job) or not batch_members(job) or (outcome and outcome[0] != "retry"):
+                self.scheduler.forget(namespace, name)
+                return job, pods, None, outcome, None
         jobs = [] if new else sorted(self.kube.member_jobs(namespace, name),
                                      key=lambda j: j["metadata"].get("creationTimestamp", ""))
         running = [j for j in jobs if not job_finished(j)]
@@ -197,7 +252,6 @@ class Reconciler:
             return None, [], 0, None, (f"generation {gen} waits for batch Job {job['metadata']['name']} "
                                        f"(generation {rendering}) to finish")
         failed_batches: list[tuple[dict, list[dict], tuple | None]] = []
-        bucket, key = self.settings.s3_bucket, output_key(self.settings, namespace, name)
         for job in reversed([j for j in jobs if j["metadata"].get("labels", {}).get(member_label(name)) == str(gen)]):
             pods = self.kube.job_pods(namespace, job["metadata"]["name"])
             if not batch_members(job):
@@ -221,18 +275,21 @@ class Reconciler:
         namespace, name, gen = meta["namespace"], meta["name"], meta["generation"]
         new = desired_status(tj, job, pods, utcnow(), queue_position=position, outcome=outcome,
                              queue_message=queue_message)
-        written = self.kube.patch_status(tj, new) if status_changed(status, new) else None
-        if written:
-            self._remember_write(namespace, name, written)
-            log.info("%s/%s: %s (%s)", namespace, name, new["phase"], new["reason"],
-                     extra={"thumbnailjob": f"{namespace}/{name}"})
-            if new["phase"] != status.get("phase") or status.get("observedGeneration") != gen:
-                self._announce(tj, new)
-            elif new["reason"] == "Queued" and status.get("reason") != "Queued":
-                self.kube.event(tj, "Normal", "Queued", new["message"])
-            if new["phase"] in _TERMINAL and job is not None and not batch_members(job):
-                # A batch Job is handed to the TTL controller once all its members are settled.
-                self.kube.mark_recorded(namespace, job["metadata"]["name"], self.settings.job_ttl_seconds_after_finished)
+        if not status_changed(status, new):
+            return new["phase"]
+        written = self.kube.patch_status(tj, new)
+        if not written:
+            raise _Conflict(status.get("phase"))
+        self._remember_write(namespace, name, written)
+        log.info("%s/%s: %s (%s)", namespace, name, new["phase"], new["reason"],
+                 extra={"thumbnailjob": f"{namespace}/{name}"})
+        if new["phase"] != status.get("phase") or status.get("observedGeneration") != gen:
+            self._announce(tj, new)
+        elif new["reason"] == "Queued" and status.get("reason") != "Queued":
+            self.kube.event(tj, "Normal", "Queued", new["message"])
+        if new["phase"] in _TERMINAL and job is not None and not batch_members(job):
+            # A batch Job is handed to the TTL controller once all its members are settled.
+            self.kube.mark_recorded(namespace, job["metadata"]["name"], self.settings.job_ttl_seconds_after_finished)
         return new["phase"]
 
     def _clean_up(self, tj: dict) -> None:
@@ -320,10 +377,27 @@ class Reconciler:
         """A finished batch Job: reconcile each member (its outcome goes to its status, or it is
         queued again), then hand the Job to the TTL controller. Raises what a reconcile raises,
         leaving the Job unmarked for the next try (the resync)."""
-        namespace = job["metadata"]["namespace"]
         # A member's error is raised here: the Job stays unmarked.
-        _for_each(lambda name: self.reconcile(namespace, name), [member["name"] for member in batch_members(job)])
-        self.kube.mark_recorded(namespace, job["metadata"]["name"], self.settings.job_ttl_seconds_after_finished)
+        self.follow(job)
+        meta = job["metadata"]
+        self.kube.mark_recorded(meta["namespace"], meta["name"], self.settings.job_ttl_seconds_after_finished)
+
+    def follow(self, job: dict, deleted: bool = False) -> None:
+        """A Job changed (``deleted``: it is gone): reconcile every ThumbnailJob it serves, from
+        the cache (:meth:`observe`), with the Job as the event showed it and its pods read once
+        for all. Waits for all; raises the first error.
+
+        A Job the Job controller has not started yet (no ``status.startTime``: the event of its
+        creation) is skipped: it has no pods, and its first status update (which sets
+        ``startTime``, before its pods run) has an event of its own. Reconciled on that first
+        event, a batch's members were written twice: once without ``startTime``, once with it.
+        """
+        if not deleted and not (job.get("status") or {}).get("startTime"):
+            return
+        namespace = job["metadata"]["namespace"]
+        serving = None if deleted else (job, self.kube.job_pods(namespace, job["metadata"]["name"]))
+        names = sorted(name for ns, name in claimed_members(job))
+        _for_each(lambda name: self.reconcile(namespace, name, self._latest.get((namespace, name)), serving), names)
 
     def fill(self) -> None:
         """Start queued ThumbnailJobs while there are free slots (after a Job finished).

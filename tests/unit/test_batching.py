@@ -4,6 +4,7 @@ tests/integration/test_batches.py)."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -279,3 +280,100 @@ def test_the_batch_report_reads_back_as_the_resizer_wrote_it(tmp_path):
         2: ("failed", "CorruptImage: the image is broken")}
     assert api.parse_batch_report("CorruptImage: broken") is None and api.parse_batch_report("") is None
     assert api.parse_batch_report(f"{api.BATCH_REPORT_HEADER}\nx ok a\n3 maybe b\n") == {}
+
+
+# -- following a batch Job's events ---------------------------------------------------------------
+
+class RecordingKube(FakeKube):
+    """What a reconcile reads and writes, counted; ThumbnailJobs held as the API server would."""
+
+    def __init__(self, tjs: list[dict], pods: list[dict]):
+        super().__init__()
+        self.tjs = {t["metadata"]["name"]: copy.deepcopy(t) for t in tjs}
+        self.pods, self.calls, self.refuse = pods, [], set()
+
+    def get_thumbnailjob(self, namespace, name):
+        self.calls.append(("get", name))
+        return self.tjs.get(name)
+
+    def job_pods(self, namespace, job_name):
+        self.calls.append(("pods", job_name))
+        return self.pods
+
+    def member_jobs(self, namespace, name):
+        self.calls.append(("member_jobs", name))
+        return list(self.jobs)
+
+    def patch_status(self, tj, status):
+        name = tj["metadata"]["name"]
+        current = self.tjs[name]
+        if name in self.refuse or tj["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"]:
+            self.refuse.discard(name)
+            self.calls.append(("conflict", name))
+            return None
+        rv = str(int(current["metadata"]["resourceVersion"]) + 1)
+        self.tjs[name] = {**current, "metadata": {**current["metadata"], "resourceVersion": rv}, "status": status}
+        self.calls.append(("status", name, status["phase"]))
+        return rv
+
+    def event(self, tj, type_, reason, message):
+        self.calls.append(("event", tj["metadata"]["name"], reason))
+
+    def mark_recorded(self, namespace, name, ttl_seconds):
+        self.calls.append(("recorded", name))
+
+
+def follow_setup(names=("cat", "dog")):
+    from thumbnail_operator.reconcile import FINALIZER, Reconciler
+    tjs = [thumbnailjob(n) for n in names]
+    for t in tjs:
+        t["metadata"].update(resourceVersion="1", finalizers=[FINALIZER])
+    job = build_batch_job(tjs, SETTINGS, "thumbnail-batch-x")
+    job["status"] = {"startTime": "2026-01-01T00:00:01Z", "active": 1}
+    kube = RecordingKube(tjs, [{"status": {"phase": "Running"}}])
+    kube.jobs = [job]
+    reconciler = Reconciler(kube, SETTINGS)
+    for t in tjs:
+        reconciler.observe(t)
+    return reconciler, kube, job
+
+
+def test_a_batch_jobs_event_reads_its_pods_once_for_all_members_and_no_thumbnailjob():
+    reconciler, kube, job = follow_setup()
+    reconciler.follow(job)
+    assert sorted(c for c in kube.calls if c[0] != "event") == [
+        ("pods", "thumbnail-batch-x"), ("status", "cat", "Running"), ("status", "dog", "Running")]
+    assert {kube.tjs[n]["status"]["jobName"] for n in ("cat", "dog")} == {"thumbnail-batch-x"}
+    assert kube.tjs["cat"]["status"]["startTime"] == "2026-01-01T00:00:01Z"
+
+
+def test_a_member_changed_since_its_cached_copy_is_read_again_and_written_once():
+    reconciler, kube, job = follow_setup()
+    kube.tjs["cat"]["metadata"]["resourceVersion"] = "7"  # changed since the watch showed it
+    reconciler.follow(job)
+    cat = [c for c in kube.calls if c[1:2] == ("cat",)]
+    assert cat[:3] == [("conflict", "cat"), ("get", "cat"), ("status", "cat", "Running")]
+    assert kube.tjs["cat"]["status"]["phase"] == "Running"
+
+
+def test_a_job_not_yet_started_by_its_controller_reconciles_nobody():
+    reconciler, kube, job = follow_setup()
+    del job["status"]
+    reconciler.follow(job)
+    assert kube.calls == []
+
+
+def test_a_finished_batch_settles_each_member_from_its_own_line_and_is_then_recorded(tmp_path):
+    reconciler, kube, job = follow_setup()
+    job["status"] = {"startTime": "2026-01-01T00:00:01Z", "conditions": [{"type": "Complete", "status": "True"}]}
+    report = BatchReport(str(tmp_path / "termination-log"))
+    report.add(0, "ok", "jpg image/jpeg 100 100 4096 1 1")
+    report.add(1, "failed", "CorruptImage: not an image")
+    kube.pods = [pod((tmp_path / "termination-log").read_text())]
+    reconciler.settle(job)
+    assert kube.tjs["cat"]["status"]["phase"] == "Succeeded"
+    assert kube.tjs["cat"]["status"]["output"]["key"] == "thumbnails/media/cat.jpg"
+    assert (kube.tjs["dog"]["status"]["phase"], kube.tjs["dog"]["status"]["reason"]) == ("Failed", "CorruptImage")
+    # One read of the pods for both, no listing of each member's Jobs; recorded after both.
+    assert [c for c in kube.calls if c[0] in ("pods", "member_jobs", "get")] == [("pods", "thumbnail-batch-x")]
+    assert kube.calls[-1] == ("recorded", "thumbnail-batch-x")
