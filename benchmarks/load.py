@@ -47,6 +47,7 @@ import requests
 from devcluster.binaries import Binaries
 from devcluster.components import Component, ensure_s3_secret, install_crd, start_operator, start_uploader
 from devcluster.stack import LocalCluster
+from thumbnail_operator.settings import OperatorSettings
 
 PHOTOS = Path(__file__).resolve().parents[1] / "tests" / "data" / "photos"
 POST_IMAGE = PHOTOS / "rocket.jpg"  # 112,525 bytes
@@ -222,7 +223,10 @@ def end_to_end(cluster: LocalCluster, tmp: Path, mode: str, operator_env: dict[s
                args: argparse.Namespace) -> None:
     """Lone-upload latency and drain rate with an operator configured by ``operator_env`` and an
     uploader of ``workers`` gunicorn workers; prints two rows."""
-    operator = start_operator(cluster, tmp / f"operator-{len(list(tmp.glob('operator-*')))}", **operator_env)
+    # The operator's own resync period (the test fixtures' 5 s would add a full pass every 5 s).
+    resync = str(OperatorSettings.model_fields["resync_seconds"].default)
+    operator = start_operator(cluster, tmp / f"operator-{len(list(tmp.glob('operator-*')))}",
+                              **{"RESYNC_SECONDS": resync, **operator_env})
     up: Component | None = None
     try:
         up = start_uploader(cluster, tmp / f"uploader-e2e-{len(list(tmp.glob('uploader-e2e-*')))}",
