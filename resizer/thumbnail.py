@@ -384,6 +384,15 @@ def _prepare_gif_frames(frames: list[Image.Image]) -> list[Image.Image]:
     return result
 
 
+#: Bytes Pillow hands libjpeg per decode call (its default is 64 KiB, ``PIL.ImageFile.MAXBLOCK``).
+#: Python, and so the CPU budget's ``SIGXCPU`` handler (:mod:`resizer.budget`), runs only
+#: between calls, and libjpeg works through a progressive JPEG's scans as their bytes arrive:
+#: one 64 KiB read of a crafted file held about 3,800 scans of a 2048x2048 image, 13 s of CPU
+#: in one call, longer than the hard limit's grace (so the pod would be killed with no reason
+#: given). 4 KiB hold about 240 such scans, about 1 s.
+JPEG_READ_BYTES = 4096
+
+
 def make_thumbnail(fp: BinaryIO, spec: ThumbnailSpec = ThumbnailSpec()) -> Thumbnail:
     """Make a thumbnail of the image file ``fp`` (binary, seekable) as ``spec`` says.
 
@@ -501,6 +510,7 @@ def _make(fp: BinaryIO, spec: ThumbnailSpec) -> Thumbnail:
         if count_jpeg_scans(fp) > MAX_JPEG_SCANS:
             raise ImageRejected("TooComplex", f"the JPEG has more than {MAX_JPEG_SCANS} scans (a progressive "
                                               "JPEG has about 10): decoding it would cost minutes of CPU")
+        img.decodermaxblock = JPEG_READ_BYTES
         _draft(img, spec)
     source_frames = source_frame_count(img, spec.max_pixels)
     # A still output format (JPEG) holds one frame: render the first, never decode the rest.

@@ -84,7 +84,9 @@ def test_the_cpu_budget_stops_a_decode_that_has_no_cheap_pre_check(monkeypatch):
     with pytest.raises(ImageRejected) as err, cpu_budget(1):
         make_thumbnail(io.BytesIO(data))
     assert err.value.reason == "TooComplex" and "CPU" in err.value.message
-    assert cpu_used() - before < 10  # budget 1 s, plus the C call that was running when it ran out
+    # Budget 1 s, plus the decode call that was running when it ran out: about 1 s of scans with
+    # JPEG_READ_BYTES (4 KiB); 9 to 13 s more with Pillow's default 64 KiB reads.
+    assert cpu_used() - before < 5
 
 
 def test_the_program_s_budget_also_lowers_the_hard_limit():
