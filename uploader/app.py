@@ -94,7 +94,8 @@ def create_app(settings: UploaderSettings | None = None, store: ObjectStore | No
     apply_pillow_limits()  # before the first request: Pillow's limits are process-wide
     settings = settings or UploaderSettings()
     store = store or object_store(settings)
-    jobs = jobs or ThumbnailJobs(load_api_client(urllib3.Timeout(connect=3, read=15)), settings.namespace)
+    jobs = jobs or ThumbnailJobs(load_api_client(urllib3.Timeout(connect=3, read=15), connections=settings.threads),
+                                 settings.namespace)
     uploads = Uploads(settings, store, jobs)
     app = UploaderApp(socket_timeout=settings.body_read_timeout_seconds, middleware=[RequestContext(), OptionsAnswer()])
     app.req_options.strip_url_path_trailing_slash = True
