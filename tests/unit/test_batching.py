@@ -4,8 +4,11 @@ tests/integration/test_batches.py)."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import copy
 import json
+import threading
+import time
 
 import pytest
 
@@ -268,6 +271,38 @@ def test_an_arrival_behind_a_queue_with_no_free_slot_is_queued_without_reading_t
     # t0 was put into a Job by this scheduler: admitted again, it is checked (and finds its Job).
     assert scheduler.admit(thumbnailjob("t0", created="2026-01-01T00:00:00Z"), create)[0] is kube.jobs[0]
     assert len(reads) == 3 and len(kube.jobs) == 1
+
+
+def test_an_arrival_during_an_admission_joins_its_batch_and_is_handed_that_job():
+    kube = FakeKube()
+    scheduler = Scheduler(kube, max_running=2, namespaces=lambda: [""], batch_max_items=3)
+    listing, release, reads = threading.Event(), threading.Event(), []
+
+    def unrecorded_jobs(namespaces, keep):  # the admission under way is reading the Jobs
+        reads.append(1)
+        listing.set()
+        assert release.wait(5)
+        return list(kube.jobs)
+
+    kube.unrecorded_jobs = unrecorded_jobs
+
+    def create(members):
+        kube.jobs.append(build_batch_job(members, SETTINGS, f"b{len(kube.jobs)}") if len(members) > 1
+                         else build_job(members[0], SETTINGS))
+        return kube.jobs[-1]
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        first = pool.submit(scheduler.admit, thumbnailjob("t0", created="2026-01-01T00:00:00Z"), create)
+        assert listing.wait(5)
+        second = pool.submit(scheduler.admit, thumbnailjob("t1", created="2026-01-01T00:00:01Z"), create)
+        deadline = time.monotonic() + 5
+        while not scheduler.queued("media", "t1") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        release.set()
+        batch, _ = first.result(timeout=5)
+        assert [m["name"] for m in batch_members(batch)] == ["t0", "t1"]
+        assert second.result(timeout=5) == (batch, 0)
+    assert len(kube.jobs) == 1 and len(reads) == 1  # t1 was handed its Job: no second read, no second Job
 
 
 def test_the_batch_report_reads_back_as_the_resizer_wrote_it(tmp_path):
