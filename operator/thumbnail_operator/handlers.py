@@ -10,6 +10,7 @@ anything an event missed or a failed call left behind.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 
@@ -25,12 +26,21 @@ from .jobs import batch_members
 from .kube import Kube
 from .leader import LeaderElector
 from .metrics import RECONCILE_ERRORS
-from .reconcile import Reconciler, finished_for_generation
+from .reconcile import MEMBER_THREADS, Reconciler, finished_for_generation
 from .settings import OperatorSettings, namespace_patterns, plain_namespaces
 from .status import job_finished
 
 log = logging.getLogger("thumbnail_operator")
 _state: dict = {}  # "reconciler": Reconciler, "elector": LeaderElector | None
+#: Threads that reconcile ThumbnailJobs on their own events, and that follow Jobs (each
+#: mostly waits on the API server). Two pools, so that a Job's end is seen at once however
+#: many arrivals wait for the scheduler.
+THUMBNAILJOB_WORKERS, JOB_WORKERS = 16, 4
+THUMBNAILJOB_THREADS = concurrent.futures.ThreadPoolExecutor(THUMBNAILJOB_WORKERS, thread_name_prefix="thumbnailjob")
+JOB_THREADS = concurrent.futures.ThreadPoolExecutor(JOB_WORKERS, thread_name_prefix="job")
+#: Where the queue is filled after a Job's end (:func:`_request_fill`).
+FILL_THREAD = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="fill")
+_fill_requested = threading.Event()
 
 
 @kopf.on.startup()
@@ -48,9 +58,10 @@ def configure(settings: kopf.OperatorSettings, **_) -> None:
         prefix=api.GROUP, key="last-handled-configuration")
     settings.posting.enabled = False
     settings.watching.server_timeout = 300
-    settings.execution.max_workers = 16
     ours = OperatorSettings()
-    api_client = load_api_client()
+    # A Job thread reconciles a batch's members MEMBER_THREADS at a time; plus the resync and
+    # the leader election.
+    api_client = load_api_client(connections=THUMBNAILJOB_WORKERS + JOB_WORKERS * MEMBER_THREADS + 4)
     reconciler = _state["reconciler"] = Reconciler(Kube(api_client), ours)
     _state["elector"] = None
     if ours.leader_election:
@@ -107,12 +118,13 @@ def _reconcile(namespace: str, name: str, seen: dict | None = None) -> None:
 
 
 @kopf.on.event(api.GROUP, api.VERSION, api.PLURAL)
-def thumbnailjob_changed(type: str | None, body: kopf.Body, name: str, namespace: str, **_) -> None:
+async def thumbnailjob_changed(type: str | None, body: kopf.Body, name: str, namespace: str, **_) -> None:
     """Any change to a ThumbnailJob (and the initial listing at start-up): reconcile it.
 
     One whose status is final for its generation is left alone (most such events are the
     operator's own status write coming back); its Job's own events hand that Job to the TTL
-    controller, and a deletion is a change that is reconciled.
+    controller, and a deletion is a change that is reconciled. Those checks run on Kopf's
+    event loop; only a reconcile takes a thread (:data:`THUMBNAILJOB_THREADS`).
     """
     reconciler, tj = _state["reconciler"], dict(body)
     reconciler.observe(tj, deleted=type == "DELETED")
@@ -123,30 +135,48 @@ def thumbnailjob_changed(type: str | None, body: kopf.Body, name: str, namespace
         return
     if reconciler.own_write(namespace, name, body.metadata.get("resourceVersion", "")):
         return  # the echo of our own status write
-    _reconcile(namespace, name, tj)
+    await asyncio.get_running_loop().run_in_executor(THUMBNAILJOB_THREADS, _reconcile, namespace, name, tj)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_MANAGED_BY: MANAGED_BY})
-def job_changed(type: str | None, body: kopf.Body, namespace: str, **_) -> None:
+async def job_changed(type: str | None, body: kopf.Body, **_) -> None:
     """A resizer Job changed: reconcile the ThumbnailJobs it serves (a finished batch Job is
     settled: every member's outcome recorded, then the Job handed to the TTL controller);
-    a finished or deleted Job frees a slot for what is queued."""
+    a finished or deleted Job frees a slot for what is queued.
+
+    In threads of their own (:data:`JOB_THREADS`): behind a burst of arrivals in a shared pool,
+    a Job's end waited up to 12 s to be seen, and with it the queue's next batch."""
     job = dict(body)
     if not _leading() or not _state["reconciler"].job_event_news(job, deleted=type == "DELETED"):
         return
-    if batch_members(job) and job_finished(job) and type != "DELETED":
-        if not job["metadata"].get("labels", {}).get(LABEL_RECORDED):
-            try:
-                _state["reconciler"].settle(job)
-            except Exception:
-                RECONCILE_ERRORS.inc()
-                raise  # Kopf logs it; the periodic resync settles it again
-    else:
-        try:
-            _state["reconciler"].follow(job, deleted=type == "DELETED")
-        except Exception:
-            RECONCILE_ERRORS.inc()
-            raise  # Kopf logs it; the periodic resync tries again
-    if job_finished(job) or type == "DELETED":
-        _state["reconciler"].fill()
+    await asyncio.get_running_loop().run_in_executor(JOB_THREADS, _job_changed, job, type == "DELETED")
 
+
+def _job_changed(job: dict, deleted: bool) -> None:
+    reconciler = _state["reconciler"]
+    try:
+        if batch_members(job) and job_finished(job) and not deleted:
+            if not job["metadata"].get("labels", {}).get(LABEL_RECORDED):
+                reconciler.settle(job)
+        else:
+            reconciler.follow(job, deleted=deleted)
+    except Exception:
+        RECONCILE_ERRORS.inc()
+        raise  # Kopf logs it; the periodic resync settles or reconciles it again
+    finally:
+        if job_finished(job) or deleted:
+            _request_fill()
+
+
+def _request_fill() -> None:
+    """Have :meth:`Reconciler.fill` run soon, in a thread of its own, once for any number of
+    requests made before it starts: a fill waits for the admissions under way, and a Job
+    thread that waited with it left the next Jobs' ends unseen."""
+    if not _fill_requested.is_set():
+        _fill_requested.set()
+        FILL_THREAD.submit(_fill)
+
+
+def _fill() -> None:
+    _fill_requested.clear()  # a request from now on runs another fill after this one
+    _state["reconciler"].fill()

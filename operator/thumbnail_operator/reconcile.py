@@ -394,6 +394,8 @@ class Reconciler:
         """
         if not deleted and not (job.get("status") or {}).get("startTime"):
             return
+        if deleted:
+            self.scheduler.forget_job(job["metadata"]["name"])
         namespace = job["metadata"]["namespace"]
         serving = None if deleted else (job, self.kube.job_pods(namespace, job["metadata"]["name"]))
         names = sorted(name for ns, name in claimed_members(job))
