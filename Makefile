@@ -14,7 +14,7 @@ help:
 	@echo "make up NODE=real  the same through the chart on a real node (containerd, kubelet; root)"
 	@echo "make down    stop it"
 	@echo "make test    run the whole test suite (unit + integration on the local control plane)"
-	@echo "make bench   run the benchmarks"
+	@echo "make bench   run the benchmarks (NODE=real: the load benchmark on the real node)"
 	@echo "make fuzz    fuzz the resizer's core with atheris (FUZZ_SECONDS=300)"
 	@echo "make e2e     run the kind suite (needs Docker and kind; E2E_ARGS=--keep-cluster keeps the cluster)"
 	@echo "make debug-bundle NAMESPACE=ns [RELEASE=name] [OUTPUT=file.tar.gz]  one tarball for a bug report"
@@ -51,13 +51,13 @@ down:
 status:
 	$(PY) -m devcluster status
 
-bench: install binaries
+bench: install binaries $(if $(filter real,$(NODE)),docker-engine)
 	@command -v wrk >/dev/null || { echo "==> apt-get install wrk (the load benchmark's HTTP load tool)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/upload.py
 	$(PY) benchmarks/hostile.py
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) benchmarks/load.py
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) benchmarks/load.py --node $(or $(NODE),dev)
 
 # Coverage-guided fuzzing of make_thumbnail, seeded with every case; a crash-*/timeout-*/oom-*
 # file in the working directory is the input that found a bug (fuzz/thumbnail_fuzz.py).

@@ -19,12 +19,17 @@ on whatever machine runs it.
    ``GET /v1/jobs/{id}`` says ``succeeded`` (polled every 20 ms): p50 and p99.
 3. **Drain rate.** ``--drain`` uploads of the same photo, sent as fast as 8
    clients can, then timed until every one has succeeded: jobs/s from the
-   first POST to the last success.
+   first POST to the last success (the job list read every 0.25 s).
 
 2 and 3 run twice: today's mode (``BATCH_MAX_ITEMS=1``, one gunicorn worker) and
 batches of ``--batch`` with ``--workers`` workers, in the same run.
 
-    python benchmarks/load.py [--seconds 10] [--clients 16] [--workers 4] [--lone 20] [--drain 300] [--batch 20]
+``--node real`` measures 1 (without the CPU split and the profile), 2 and 3 on the real node
+instead: kubelet and containerd, the images of hack/images.sh, the chart installed with
+``helm install`` (root and a Docker engine, as ``make up NODE=real``; ``make bench-node``).
+
+    python benchmarks/load.py [--node dev|real] [--seconds 10] [--clients 16] [--workers 4] [--lone 20]
+                              [--drain 300] [--batch 20]
 """
 
 from __future__ import annotations
@@ -112,28 +117,37 @@ def parse_wrk(text: str) -> dict[str, float]:
 def post_throughput(cluster: LocalCluster, tmp: Path, workers: int, args: argparse.Namespace) -> dict:
     """One wrk run against a fresh uploader with ``workers`` gunicorn workers; prints one row and the
     CPU split, returns wrk's figures (:func:`parse_wrk`)."""
-    script = tmp / "post.lua"
-    script.write_text(WRK_SCRIPT)
     up = start_uploader(cluster, tmp / f"uploader-{workers}", UPLOADER_WORKERS=str(workers))
     try:
         pids = {"uploader": up.process.pid, **{p.name: p.pid for p in cluster.control_plane.processes},
                 "s3": cluster.s3.process.pid}
-        subprocess.run(["wrk", "-t2", "-c4", "-d2s", "-s", str(script), f"{up.url}/v1/jobs"],  # warm-up
-                       env={**os.environ, "BENCH_IMAGE": str(POST_IMAGE)}, capture_output=True, check=True)
+        wrk(up.url, tmp, clients=4, seconds=2)  # warm-up
         before = cpu_by_process(pids)
-        out = subprocess.run(["wrk", "-t2", f"-c{args.clients}", f"-d{args.seconds}s", "--latency", "-s",
-                              str(script), f"{up.url}/v1/jobs"], env={**os.environ, "BENCH_IMAGE": str(POST_IMAGE)},
-                             capture_output=True, text=True, check=True).stdout
+        r = wrk(up.url, tmp, args.clients, args.seconds)
         after = cpu_by_process(pids)
     finally:
         up.process.stop()
-    r = parse_wrk(out)
     split = ", ".join(f"{name} {after[name] - before[name]:.1f}" for name in sorted(
         pids, key=lambda n: before[n] - after[n]))
-    print(f"  {workers:>2} worker(s): {r['rps']:7.1f} req/s  p50 {r['p50']:6.1f} ms  p99 {r['p99']:6.1f} ms  "
-          f"non-2xx {r['non2xx']}  {r['socket_errors']}")
+    print_wrk(workers, r)
     print(f"      CPU seconds over {args.seconds} s on {os.cpu_count()} cores: {split}")
     return r
+
+
+def wrk(url: str, tmp: Path, clients: int, seconds: int) -> dict:
+    """One ``wrk --latency`` run POSTing :data:`POST_IMAGE` to ``url``/v1/jobs from ``clients``
+    connections for ``seconds``; :func:`parse_wrk`'s figures."""
+    script = tmp / "post.lua"
+    script.write_text(WRK_SCRIPT)
+    return parse_wrk(subprocess.run(["wrk", "-t2", f"-c{clients}", f"-d{seconds}s", "--latency", "-s",
+                                     str(script), f"{url}/v1/jobs"], env={**os.environ, "BENCH_IMAGE": str(POST_IMAGE)},
+                                    capture_output=True, text=True, check=True).stdout)
+
+
+def print_wrk(workers: int, r: dict) -> None:
+    """One row of :func:`wrk`'s figures."""
+    print(f"  {workers:>2} worker(s): {r['rps']:7.1f} req/s  p50 {r['p50']:6.1f} ms  p99 {r['p99']:6.1f} ms  "
+          f"non-2xx {r['non2xx']}  {r['socket_errors']}")
 
 
 def compare_workers(cluster: LocalCluster, tmp: Path, args: argparse.Namespace) -> None:
@@ -172,7 +186,6 @@ def profile_summary(raw: str, top: int = 12) -> list[tuple[float, str]]:
 
 def profile_worker(cluster: LocalCluster, tmp: Path, args: argparse.Namespace) -> None:
     """A wrk run against one worker sampled by py-spy; prints where its Python CPU goes."""
-    script = tmp / "post.lua"
     up = start_uploader(cluster, tmp / "uploader-profiled", UPLOADER_WORKERS="1")
     try:
         master = up.process.pid
@@ -181,9 +194,7 @@ def profile_worker(cluster: LocalCluster, tmp: Path, args: argparse.Namespace) -
         spy = subprocess.Popen(["py-spy", "record", "--gil", "--nonblocking", "-r", "100", "-d", str(args.seconds),
                                 "-f", "raw", "-o", str(out), "-p", str(worker)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        subprocess.run(["wrk", "-t2", f"-c{args.clients}", f"-d{args.seconds}s", "-s", str(script),
-                        f"{up.url}/v1/jobs"], env={**os.environ, "BENCH_IMAGE": str(POST_IMAGE)},
-                       capture_output=True, check=True)
+        wrk(up.url, tmp, args.clients, args.seconds)
         spy.wait(timeout=args.seconds + 30)
     finally:
         up.process.stop()
@@ -213,16 +224,62 @@ def wait_succeeded(url: str, job_id: str, timeout: float = 120) -> None:
     raise TimeoutError(f"job {job_id} did not succeed within {timeout} s")
 
 
+def wait_all_succeeded(url: str, ids: list[str], timeout: float = 1800) -> None:
+    """Read the job list (``GET /v1/jobs``, every page of 500) every 0.25 s until every one of ``ids``
+    says ``succeeded``; raises on ``failed`` or timeout. One list instead of a GET per job: polled
+    one by one, the 300 jobs' own GETs were about 2 requests per job, on the same cores."""
+    deadline, waiting = time.monotonic() + timeout, set(ids)
+    while time.monotonic() < deadline:
+        token = ""
+        while True:
+            page = requests.get(f"{url}/v1/jobs", params={"limit": 500, **({"continue": token} if token else {})},
+                                timeout=30).json()
+            for job in page["items"]:
+                if job["id"] in waiting and job["status"] == "failed":
+                    raise RuntimeError(f"job {job['id']} failed: {job.get('reason')}: {job.get('message')}")
+                if job["status"] == "succeeded":
+                    waiting.discard(job["id"])
+            token = page.get("continue")
+            if not token:
+                break
+        if not waiting:
+            return
+        time.sleep(0.25)
+    raise TimeoutError(f"{len(waiting)} jobs did not succeed within {timeout} s")
+
+
 def percentile(values: list[float], q: float) -> float:
     """The ``q`` quantile (0..1) of ``values``, nearest rank."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
+def lone_and_drain(url: str, mode: str, args: argparse.Namespace) -> None:
+    """``args.lone`` uploads one at a time (each timed to ``succeeded``), then ``args.drain`` uploads
+    POSTed by 8 clients and timed until all have succeeded; prints two rows."""
+    wait_succeeded(url, upload(url, DRAIN_IMAGE), timeout=300)  # warm-up, untimed: connections, a new leader
+    latencies = []
+    for _ in range(args.lone):
+        t0 = time.perf_counter()
+        wait_succeeded(url, upload(url, DRAIN_IMAGE))
+        latencies.append(time.perf_counter() - t0)
+        time.sleep(0.5)  # idle between uploads: each one starts alone
+    print(f"  {mode}: lone upload -> succeeded: p50 {statistics.median(latencies):.2f} s  "
+          f"p99 {percentile(latencies, 0.99):.2f} s  ({args.lone} uploads)")
+    t0 = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(lambda _: upload(url, DRAIN_IMAGE), range(args.drain)))
+    posted = time.perf_counter() - t0
+    wait_all_succeeded(url, ids)
+    elapsed = time.perf_counter() - t0
+    print(f"  {mode}: drain of {args.drain} uploads: {args.drain / elapsed:.1f} jobs/s "
+          f"({elapsed:.1f} s; the POSTs took {posted:.1f} s)")
+
+
 def end_to_end(cluster: LocalCluster, tmp: Path, mode: str, operator_env: dict[str, str], workers: int,
                args: argparse.Namespace) -> None:
-    """Lone-upload latency and drain rate with an operator configured by ``operator_env`` and an
-    uploader of ``workers`` gunicorn workers; prints two rows."""
+    """Lone-upload latency and drain rate (:func:`lone_and_drain`) with an operator configured by
+    ``operator_env`` and an uploader of ``workers`` gunicorn workers."""
     # The operator's own resync period (the test fixtures' 5 s would add a full pass every 5 s).
     resync = str(OperatorSettings.model_fields["resync_seconds"].default)
     operator = start_operator(cluster, tmp / f"operator-{len(list(tmp.glob('operator-*')))}",
@@ -231,23 +288,7 @@ def end_to_end(cluster: LocalCluster, tmp: Path, mode: str, operator_env: dict[s
     try:
         up = start_uploader(cluster, tmp / f"uploader-e2e-{len(list(tmp.glob('uploader-e2e-*')))}",
                             UPLOADER_WORKERS=str(workers))
-        latencies = []
-        for _ in range(args.lone):
-            t0 = time.perf_counter()
-            wait_succeeded(up.url, upload(up.url, DRAIN_IMAGE))
-            latencies.append(time.perf_counter() - t0)
-            time.sleep(0.5)  # idle between uploads: each one starts alone
-        print(f"  {mode}: lone upload -> succeeded: p50 {statistics.median(latencies):.2f} s  "
-              f"p99 {percentile(latencies, 0.99):.2f} s  ({args.lone} uploads)")
-        t0 = time.perf_counter()
-        with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            ids = list(pool.map(lambda _: upload(up.url, DRAIN_IMAGE), range(args.drain)))
-        posted = time.perf_counter() - t0
-        for job_id in ids:
-            wait_succeeded(up.url, job_id, timeout=1800)
-        elapsed = time.perf_counter() - t0
-        print(f"  {mode}: drain of {args.drain} uploads: {args.drain / elapsed:.1f} jobs/s "
-              f"({elapsed:.1f} s; the POSTs took {posted:.1f} s)")
+        lone_and_drain(up.url, mode, args)
     finally:
         # Deleted while this mode's operator still runs (its finalizer cleans up each one), and
         # waited for, so that the next mode does not pay for this one's deletions.
@@ -255,6 +296,58 @@ def end_to_end(cluster: LocalCluster, tmp: Path, mode: str, operator_env: dict[s
         if up is not None:
             up.process.stop()
         operator.process.stop()
+
+
+def on_real_node(tmp: Path, args: argparse.Namespace) -> None:
+    """The same figures on the real node (:class:`devcluster.nodestack.NodeCluster`: kubelet,
+    containerd, the images of hack/images.sh, the chart installed with ``helm install``), each mode
+    set by ``helm upgrade`` of ``uploader.workers`` and ``operator.batchMaxItems``. The uploader is
+    reached at its ClusterIP (kube-proxy); CPU is not split by process (the pods are containers)."""
+    from devcluster.chartinstall import CHART
+    from devcluster.nodeserve import build_images
+    from devcluster.nodestack import NodeCluster
+
+    tags, base = build_images()
+    cluster = NodeCluster(tmp / "node", Binaries.provision(quiet=True))
+    cluster.start(tags, base)
+    try:
+        inst = cluster.install()
+
+        def configure(workers: int, batch: int, operators: int = 2) -> None:
+            cluster.helm("upgrade", inst.release, str(CHART), "--namespace", inst.namespace, *inst.values,
+                         "--set", f"uploader.workers={workers}", "--set", f"operator.batchMaxItems={batch}",
+                         "--set", f"operator.replicas={operators}", "--wait", "--timeout", "4m")
+            for deployment in ("operator", "uploader"):
+                cluster.kubectl("-n", inst.namespace, "rollout", "status",
+                                f"deployment/{inst.release}-thumbnailer-{deployment}", "--timeout=180s")
+            # The replaced operators gone too: a lone upload is not timed across a leader handover.
+            prefix, deadline = f"{inst.release}-thumbnailer-operator-", time.monotonic() + 180
+            while time.monotonic() < deadline and len([n for n in cluster.kubectl(
+                    "-n", inst.namespace, "get", "pods", "-o", "name").stdout.split() if prefix in n]) > operators:
+                time.sleep(1)
+
+        print(f"Real node: POST {POST_IMAGE.name} ({POST_IMAGE.stat().st_size} bytes), {args.clients} clients, "
+              f"{args.seconds} s (wrk), to the uploader's ClusterIP, the operator scaled to 0 (as on the dev node):")
+        for workers in (1, args.workers):
+            configure(workers, 1, operators=0)
+            wrk(inst.uploader, tmp, clients=4, seconds=2)  # warm-up
+            print_wrk(workers, wrk(inst.uploader, tmp, args.clients, args.seconds))
+        cluster.kubectl("-n", inst.namespace, "delete", "thumbnailjobs", "--all", "--wait=true", "--timeout=600s",
+                        check=False, timeout=660)
+        print(f"Real node, end to end, {DRAIN_IMAGE.name} ({DRAIN_IMAGE.stat().st_size} bytes):")
+        for mode, workers, batch in (("one Job per ThumbnailJob, 1 worker", 1, 1),
+                                     (f"batches of {args.batch}, {args.workers} workers", args.workers, args.batch)):
+            configure(workers, batch)
+            try:
+                lone_and_drain(inst.uploader, mode, args)
+            finally:
+                cluster.kubectl("-n", inst.namespace, "delete", "thumbnailjobs", "--all", "--wait=true",
+                                "--timeout=600s", check=False, timeout=660)
+                # Their Jobs and pods too (the garbage collector's work), before the next mode is timed.
+                cluster.kubectl("-n", inst.namespace, "delete", "jobs", "--all", "--cascade=foreground",
+                                "--wait=true", "--timeout=600s", check=False, timeout=660)
+    finally:
+        cluster.stop()
 
 
 def main() -> int:
@@ -265,11 +358,16 @@ def main() -> int:
     parser.add_argument("--lone", type=int, default=20, help="lone uploads timed one at a time")
     parser.add_argument("--drain", type=int, default=300, help="uploads in the drain run (0 skips it)")
     parser.add_argument("--batch", type=int, default=20, help="BATCH_MAX_ITEMS of the compared mode")
+    parser.add_argument("--node", choices=("dev", "real"), default="dev",
+                        help="dev: the development node (processes); real: kubelet and containerd (root, Docker)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk (make bench does)")
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
+        if args.node == "real":
+            on_real_node(tmp_path, args)
+            return 0
         cluster = LocalCluster(tmp_path / "cluster", Binaries.provision(quiet=True)).start()
         try:
             install_crd(cluster)
