@@ -26,7 +26,7 @@ batches of ``--batch`` with ``--workers`` workers, in the same run.
 
 ``--node real`` measures 1 (without the CPU split and the profile), 2 and 3 on the real node
 instead: kubelet and containerd, the images of hack/images.sh, the chart installed with
-``helm install`` (root and a Docker engine, as ``make up NODE=real``; ``make bench-node``).
+``helm install`` (root and a Docker engine, as ``make up NODE=real``; ``make bench NODE=real``).
 
     python benchmarks/load.py [--node dev|real] [--seconds 10] [--clients 16] [--workers 4] [--lone 20]
                               [--drain 300] [--batch 20]
@@ -320,11 +320,13 @@ def on_real_node(tmp: Path, args: argparse.Namespace) -> None:
             for deployment in ("operator", "uploader"):
                 cluster.kubectl("-n", inst.namespace, "rollout", "status",
                                 f"deployment/{inst.release}-thumbnailer-{deployment}", "--timeout=180s")
-            # The replaced operators gone too: a lone upload is not timed across a leader handover.
-            prefix, deadline = f"{inst.release}-thumbnailer-operator-", time.monotonic() + 180
-            while time.monotonic() < deadline and len([n for n in cluster.kubectl(
-                    "-n", inst.namespace, "get", "pods", "-o", "name").stdout.split() if prefix in n]) > operators:
-                time.sleep(1)
+
+        def clear() -> None:
+            """Delete every ThumbnailJob, then their Jobs and pods (the garbage collector's work),
+            and wait for both, so that the next mode does not pay for this one."""
+            for what in (["thumbnailjobs"], ["jobs", "--cascade=foreground"]):
+                cluster.kubectl("-n", inst.namespace, "delete", *what, "--all", "--wait=true", "--timeout=600s",
+                                check=False, timeout=660)
 
         print(f"Real node: POST {POST_IMAGE.name} ({POST_IMAGE.stat().st_size} bytes), {args.clients} clients, "
               f"{args.seconds} s (wrk), to the uploader's ClusterIP, the operator scaled to 0 (as on the dev node):")
@@ -332,8 +334,7 @@ def on_real_node(tmp: Path, args: argparse.Namespace) -> None:
             configure(workers, 1, operators=0)
             wrk(inst.uploader, tmp, clients=4, seconds=2)  # warm-up
             print_wrk(workers, wrk(inst.uploader, tmp, args.clients, args.seconds))
-        cluster.kubectl("-n", inst.namespace, "delete", "thumbnailjobs", "--all", "--wait=true", "--timeout=600s",
-                        check=False, timeout=660)
+        clear()
         print(f"Real node, end to end, {DRAIN_IMAGE.name} ({DRAIN_IMAGE.stat().st_size} bytes):")
         for mode, workers, batch in (("one Job per ThumbnailJob, 1 worker", 1, 1),
                                      (f"batches of {args.batch}, {args.workers} workers", args.workers, args.batch)):
@@ -341,11 +342,7 @@ def on_real_node(tmp: Path, args: argparse.Namespace) -> None:
             try:
                 lone_and_drain(inst.uploader, mode, args)
             finally:
-                cluster.kubectl("-n", inst.namespace, "delete", "thumbnailjobs", "--all", "--wait=true",
-                                "--timeout=600s", check=False, timeout=660)
-                # Their Jobs and pods too (the garbage collector's work), before the next mode is timed.
-                cluster.kubectl("-n", inst.namespace, "delete", "jobs", "--all", "--cascade=foreground",
-                                "--wait=true", "--timeout=600s", check=False, timeout=660)
+                clear()
     finally:
         cluster.stop()
 

@@ -59,8 +59,8 @@ def configure(settings: kopf.OperatorSettings, **_) -> None:
     settings.posting.enabled = False
     settings.watching.server_timeout = 300
     ours = OperatorSettings()
-    # A Job thread reconciles a batch's members MEMBER_THREADS at a time; plus the resync and
-    # the leader election.
+    # A Job thread reconciles a batch's members MEMBER_THREADS at a time; plus the fill thread,
+    # the resync and the leader election.
     api_client = load_api_client(connections=THUMBNAILJOB_WORKERS + JOB_WORKERS * MEMBER_THREADS + 4)
     reconciler = _state["reconciler"] = Reconciler(Kube(api_client), ours)
     _state["elector"] = None
